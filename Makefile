@@ -1,0 +1,61 @@
+# The README's two set-up commands, `make run` and `make test`, and a few helpers.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK_HASH := $(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.built-$(LOCK_HASH)
+DEBIAN_PACKAGES := libegl1 libgl1 libegl-mesa0 libgles2 default-jre-headless
+PRESET ?= smoke
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: run test venv system-deps lab export readme clean-runs
+
+# The main job: every pipeline experiment that exists, each with its smoke preset, into its own runs/ folder.
+run: $(STAMP)
+	@set -e; for nb in nbs/experiments/*.ipynb; do \
+	  name=$$(basename $$nb .ipynb); echo "== rk run $$name --preset $(PRESET)"; \
+	  $(BIN)/rk run $$name --preset $(PRESET); \
+	done
+
+# Every test: the notebooks' own test cells (slow/gpu flagged cells skipped) and the cross-cutting suites.
+test: $(STAMP)
+	$(BIN)/nbdev-test --n-workers 2
+	$(BIN)/python -m pytest -q tests
+
+venv: $(STAMP)
+
+# Built when missing or when requirements.lock / pyproject.toml changed (the stamp carries their hash).
+$(STAMP): requirements.lock pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.built-*
+	@touch $@
+
+# Debian packages for headless MuJoCo rendering (EGL/Mesa) and Java (ScienceWorld), when root with apt.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ "$$missing" = default-jre-headless ] && command -v java >/dev/null; then missing=; fi; \
+	  if [ -n "$$missing" ]; then echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	else echo "not root with apt: make sure $(DEBIAN_PACKAGES) (or equivalents) are installed"; fi
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab nbs
+
+# Notebooks -> package, notebooks cleaned of outputs, README regenerated from nbs/index.ipynb.
+export: $(STAMP)
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-clean --fname nbs
+	@$(MAKE) --no-print-directory readme
+
+readme: $(STAMP)
+	$(BIN)/jupyter nbconvert --log-level WARN --to markdown nbs/index.ipynb --output-dir . --output README
+
+clean-runs:
+	rm -rf runs/2*
