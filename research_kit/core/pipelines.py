@@ -39,12 +39,26 @@ class Pipeline:
 # %% ../../nbs/core/06_pipelines.ipynb #c006
 PIPELINES: dict[str, str] = {
     'example': 'research_kit.core.example:PIPELINE',
+    'generative': 'research_kit.generative.pipeline:PIPELINE',
+    'world_model': 'research_kit.world_model.pipeline:PIPELINE',
+    'frameworks': 'research_kit.frameworks.pipeline:PIPELINE',
+    'affine': 'research_kit.rl.pipeline:AFFINE',
+    'agents': 'research_kit.rl.pipeline:AGENTS',
 }
 BENCHMARKS: dict[str, str] = {
     'example': 'research_kit.core.example:BENCHMARK',
+    'generative': 'research_kit.generative.pipeline:BENCHMARK',
+    'world_model': 'research_kit.world_model.pipeline:BENCHMARK',
+    'frameworks': 'research_kit.frameworks.pipeline:BENCHMARK',
+    'grading': 'research_kit.rl.pipeline:GRADING_BENCHMARK',
+    'llm_training': 'research_kit.rl.pipeline:LLM_TRAINING_BENCHMARK',
 }
 DATA_COMMANDS: dict[str, str] = {
     'example': 'research_kit.core.example:data_main',
+    'generative': 'research_kit.generative.pipeline:data_main',
+    'world_model': 'research_kit.world_model.pipeline:data_main',
+    'affine': 'research_kit.rl.pipeline:affine_data_main',
+    'agents': 'research_kit.rl.pipeline:agents_data_main',
 }
 
 def _load(target: str):
@@ -53,7 +67,12 @@ def _load(target: str):
 
 def _lookup(table: dict, kind: str, name: str):
     if name not in table: raise ConfigError(f"unknown {kind} {name!r}; choices: {sorted(table)}")
-    return _load(table[name])
+    module = table[name].partition(':')[0]
+    try: return _load(table[name])
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name): raise ConfigError(f"{kind} {name!r} is not available yet: {module} does not exist") from None
+        raise
+    except AttributeError: raise ConfigError(f"{kind} {name!r} is not available yet: {table[name]} is not defined") from None
 
 def get_pipeline(name: str) -> Pipeline:
     "The registered pipeline `name` (a benchmark when `name` is `bench:<name>`)."
