@@ -10,7 +10,7 @@ PRESET ?= smoke
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: run test venv system-deps lab export readme clean-runs
+.PHONY: run test test-all venv system-deps lab export readme clean-runs
 
 # The main job: every pipeline experiment that exists, each with its smoke preset, into its own runs/ folder.
 run: $(STAMP)
@@ -22,6 +22,11 @@ run: $(STAMP)
 # Every test: the notebooks' own test cells (slow/gpu flagged cells skipped) and the cross-cutting suites.
 test: $(STAMP)
 	$(BIN)/nbdev-test --n-workers 2
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# The slow suites and notebook cells too (long learning checks; not run in CI).
+test-all: $(STAMP)
+	$(BIN)/nbdev-test --n-workers 2 --flags slow
 	$(BIN)/python -m pytest -q tests
 
 venv: $(STAMP)
