@@ -133,3 +133,19 @@ def test_data_command(runs_dir, tmp_path):
     assert p.returncode == 0, p.stderr
     import numpy as np
     assert np.load(tmp_path / 's.npz')['x'].shape == (50, 2)
+
+
+def test_sigterm_marks_the_run_interrupted_and_resume_finishes_it(runs_dir):
+    import os, signal, time
+    proc = subprocess.Popen([sys.executable, '-m', 'research_kit.core.cli', 'run', 'example', '--preset', 'smoke',
+                             '--no-notebook', '--name', 'term', 'max_steps=100000', 'trainer.ckpt_every=20',
+                             'trainer.progress=false'], cwd=REPO, env=rk_env(runs_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs_dir.glob('*-term/checkpoints/last.pt')): time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    run = Path(out.strip().splitlines()[-1])
+    assert read_run(run)['status'] == 'interrupted'
+    assert 'interrupted' in rk(runs_dir, 'runs').stdout

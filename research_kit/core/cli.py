@@ -13,7 +13,7 @@ import yaml
 
 from .config import ConfigError, to_dict
 from .pipelines import (BENCHMARKS, DATA_COMMANDS, PIPELINES, execute, get_benchmark,
-                                         get_data_command, get_pipeline)
+                                         get_data_command, get_pipeline, sigterm_as_interrupt)
 from .runs import Run, format_runs_table, list_runs, repo_root, runs_root
 
 # %% auto #0
@@ -39,17 +39,18 @@ def _status_code(run: Run) -> int: return {'finished': 0, 'interrupted': 130}.ge
 def _run_folder(run: Run, preset, overrides, notebook: Path | None, nproc: int = 1) -> int:
     "Carry a prepared run folder through training, by notebook, in-process or by torchrun; return the exit status."
     try:
-        if nproc > 1:
-            cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
-                   '-m', 'research_kit.core.cli', 'fit', str(run.dir)]
-            subprocess.run(cmd, check=True)
-        elif notebook is None:
-            execute(run)
-        else:
-            run.start()
-            os.environ['RK_ACTIVE_RUN'] = str(run.dir.resolve())    # inherited by the notebook's kernel
-            run_notebook(notebook, run, preset, overrides)
-            if run.status == 'running': run.finish('finished')
+        with sigterm_as_interrupt():
+            if nproc > 1:
+                cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
+                       '-m', 'research_kit.core.cli', 'fit', str(run.dir)]
+                subprocess.run(cmd, check=True)
+            elif notebook is None:
+                execute(run)
+            else:
+                run.start()
+                os.environ['RK_ACTIVE_RUN'] = str(run.dir.resolve())    # inherited by the notebook's kernel
+                run_notebook(notebook, run, preset, overrides)
+                if run.status == 'running': run.finish('finished')
     except KeyboardInterrupt:
         if run.status in ('running', 'created'): run.finish('interrupted', error='interrupted by the user')
     except Exception as e:

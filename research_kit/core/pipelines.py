@@ -6,7 +6,7 @@ Docs: https://research-kit.github.io/research_kit/core/pipelines.html.md"""
 
 # %% ../../nbs/core/06_pipelines.ipynb #c002
 from __future__ import annotations
-import importlib, os
+import contextlib, importlib, os, signal, threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,8 +15,8 @@ from .config import ConfigError, build_config, load_yaml
 from .runs import Run, repo_root
 
 # %% auto #0
-__all__ = ['PIPELINES', 'BENCHMARKS', 'DATA_COMMANDS', 'Pipeline', 'get_pipeline', 'get_benchmark', 'get_data_command', 'execute',
-           'open_run', 'write_results']
+__all__ = ['PIPELINES', 'BENCHMARKS', 'DATA_COMMANDS', 'Pipeline', 'get_pipeline', 'get_benchmark', 'get_data_command',
+           'sigterm_as_interrupt', 'execute', 'open_run', 'write_results']
 
 # %% ../../nbs/core/06_pipelines.ipynb #c004
 @dataclass
@@ -102,8 +102,21 @@ def _fit_in_process(pipeline_name: str, run_dir: str) -> None:
     if _rank() == 0 and int(os.environ.get('LOCAL_RANK', '0')) == 0:
         run.update(metrics={k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()})
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    "Inside the block, SIGTERM (a scheduler or `kill` stopping the job) raises KeyboardInterrupt, so the run is recorded as interrupted."
+    if threading.current_thread() is not threading.main_thread():
+        yield; return
+    def handler(signum, frame): raise KeyboardInterrupt(f'signal {signum}')
+    previous = signal.signal(signal.SIGTERM, handler)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, previous)
+
 def execute(run: Run) -> dict:
     "Run the pipeline recorded in `run`'s folder to completion; return its headline metrics."
+    with sigterm_as_interrupt(): return _execute(run)
+
+def _execute(run: Run) -> dict:
     pipeline_name = run.info['pipeline']
     pipe = get_pipeline(pipeline_name)
     cfg = load_yaml(pipe.config, run.dir / 'config.yaml')

@@ -18,7 +18,7 @@ import yaml
 
 # %% auto #0
 __all__ = ['TRACKED_PACKAGES', 'STATUSES', 'repo_root', 'runs_root', 'new_run_dir', 'git_info', 'device_info', 'environment_info',
-           'Run', 'list_runs', 'format_runs_table']
+           'Run', 'effective_status', 'list_runs', 'format_runs_table']
 
 # %% ../../nbs/core/02_runs.ipynb #c005
 def repo_root() -> Path:
@@ -134,7 +134,7 @@ class Run:
         "Mark the run running and count one more attempt (a resume after a kill is a new attempt)."
         info = self.info
         self.update(status='running', started=info.get('started') or _now(), ended=None, error=None,
-                    attempts=info.get('attempts', 0) + 1)
+                    attempts=info.get('attempts', 0) + 1, pid=os.getpid(), host=socket.gethostname())
 
     def finish(self, status: str = 'finished', error: str | None = None, **metrics) -> None:
         "Record the end of the run, its status and headline metrics."
@@ -170,12 +170,27 @@ class Run:
     def __repr__(self): return f"Run({str(self.dir)!r}, status={self.status!r})"
 
 # %% ../../nbs/core/02_runs.ipynb #c016
+def _pid_alive(pid) -> bool:
+    try: os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError): return False
+    except PermissionError: return True
+    return True
+
+def effective_status(info: dict) -> str:
+    "The recorded status, except that a 'running' run whose process is gone (killed, machine crashed) is 'interrupted'."
+    status = info.get('status')
+    if status == 'running' and info.get('host') == socket.gethostname() and info.get('pid') and not _pid_alive(info['pid']):
+        return 'interrupted'
+    return status
+
 def list_runs(root=None) -> list[dict]:
     "Summaries of all run folders under `root`, newest first."
     root = Path(root or runs_root())
     rows = []
     for path in sorted(root.glob('*/run.json'), reverse=True):
-        try: info = read_json(path)
+        try:
+            info = read_json(path)
+            info['status'] = effective_status(info)
         except ValueError as e: info = {'status': 'unreadable', 'error': str(e)}
         rows.append({'run': path.parent.name, 'path': str(path.parent), 'pipeline': info.get('pipeline'),
                      'status': info.get('status'), 'started': info.get('started'), 'ended': info.get('ended'),

@@ -13,6 +13,7 @@ from typing import Any, Callable, ClassVar, Iterator, Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
@@ -50,6 +51,11 @@ def make_accelerator(tcfg: TrainerConfig) -> Accelerator:
     "An `Accelerator` for these settings (device, precision, accumulation, DDP when launched distributed)."
     # On a machine without CUDA, Accelerate only sets up multi-process CPU training (gloo) when told cpu=True.
     cpu = tcfg.cpu or not torch.cuda.is_available()
+    # Accelerate keeps precision and accumulation settings in process-wide singletons and refuses a second
+    # Accelerator with other settings. Notebooks and benchmarks build several trainers in one kernel (fp32 then
+    # bf16, say), so forget those settings; the distributed setup (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     return Accelerator(cpu=cpu, mixed_precision=resolve_mixed_precision(tcfg),
                        gradient_accumulation_steps=tcfg.grad_accum, step_scheduler_with_optimizer=False)
 
