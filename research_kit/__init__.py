@@ -3,6 +3,11 @@
 Modules:
 
 - `research_kit.core.example`: A small, real pipeline that exercises the whole run lifecycle: typed config and presets, data, a model, the `Trainer`, metrics, checkpoints, figures, exact resume and multi-process training.
-- `research_kit.core.training`: The pieces every trainer shares: Accelerate setup, mixed precision, gradient accumulation and clipping, a NaN/inf guard, resumable data order, progress, logging and checkpoints."""
+- `research_kit.core.training`: The pieces every trainer shares: Accelerate setup, mixed precision, gradient accumulation and clipping, a NaN/inf guard, resumable data order, progress, logging and checkpoints.
+- `research_kit.rl.code_tasks`: Tasks built from program rows: ABD asks for an input that makes a program print a given output, DED asks for a program that passes a problem's tests. Both are graded by running code in the sandbox.
+- `research_kit.rl.evaluation`: Per-environment statistics with a Jeffreys-prior Beta interval, weighted aggregates, Pareto dominance and the frontier over several models, the rule that decides when a newer model beats an older one, results as JSON and a plot. Scores come from the real graders (SAT verifier, ABD/DED execution), not from random numbers.
+- `research_kit.rl.pipeline`: The `grading` benchmark (pooled sandbox against one fresh process per program, environment steps per second) and the data command that builds the seed's collection: affine SAT/ABD/DED samples and AgentGym-style expert episodes.
+- `research_kit.rl.ppo_math`: Generalised advantage estimation over tokens, the clipped policy and value losses, entropy, KL and explained variance, as pure functions tested against values worked out by hand.
+- `research_kit.rl.sandbox`: Run model-written programs with hard limits: their own session and process group, CPU time, memory, file size and process count limits, a wall-clock timeout, an empty environment, a fresh private working directory, no network, capped output, and every process they started killed at the end. A pool of pre-forked workers gives the throughput a grader needs."""
 
 __version__ = "0.1.0"

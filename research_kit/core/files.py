@@ -15,6 +15,11 @@ from typing import Any
 __all__ = ['atomic_path', 'atomic_write_text', 'atomic_write_json', 'read_json', 'append_jsonl', 'read_jsonl', 'truncate_jsonl']
 
 # %% ../../nbs/core/01_files.ipynb #c004
+def _file_mode() -> int:
+    "The mode a plain `open(path, 'w')` would give a new file (0o666 less the umask)."
+    mask = os.umask(0); os.umask(mask)
+    return 0o666 & ~mask
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`, on failure removed."
@@ -25,6 +30,7 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())      # mkstemp makes files private (0600); results should read like any other file
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try: os.fsync(dir_fd)
