@@ -21,12 +21,13 @@ run: $(STAMP)
 
 # Every test: the notebooks' own test cells (slow/gpu flagged cells skipped) and the cross-cutting suites.
 test: $(STAMP)
-	$(BIN)/nbdev-test --n-workers 2
+	@# two notebooks run at once on two cores: one thread each, or torch oversubscribes the cores and crawls
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # The slow suites and notebook cells too (long learning checks; not run in CI).
 test-all: $(STAMP)
-	$(BIN)/nbdev-test --n-workers 2 --flags slow
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --flags slow
 	$(BIN)/python -m pytest -q tests
 
 venv: $(STAMP)
