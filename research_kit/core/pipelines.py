@@ -42,7 +42,7 @@ PIPELINES: dict[str, str] = {
     'generative': 'research_kit.generative.pipeline:PIPELINE',
     'world_model': 'research_kit.world_model.pipeline:PIPELINE',
     'frameworks': 'research_kit.frameworks.pipeline:PIPELINE',
-    'affine': 'research_kit.rl.pipeline:AFFINE',
+    'affine': 'research_kit.rl.affine:PIPELINE',
     'agents': 'research_kit.rl.pipeline:AGENTS',
 }
 BENCHMARKS: dict[str, str] = {

@@ -49,7 +49,7 @@ class TinyLMSizes:
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    max_position_embeddings: int = 2048
+    max_position_embeddings: int = 4096      # byte-level tokens: SAT prompts run past 2048
     seed: int = 0
 
 def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:

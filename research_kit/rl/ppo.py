@@ -19,8 +19,8 @@ from .ppo_math import (ValueHead, entropy_from_logits, explained_variance, gae, 
                                       masked_whiten, policy_loss, token_rewards, value_loss)
 
 # %% auto #0
-__all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'build_prompt',
-           'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration',
+__all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
+           'build_prompt', 'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration',
            'evaluate_policy', 'make_optimizer']
 
 # %% ../../nbs/rl/23_ppo.ipynb #c005
@@ -66,6 +66,7 @@ class LineWorld:
         self.steps, self.budget = 0, abs(self.goal - self.pos) + self.slack
         return self._observe(), self.valid_actions()
     def valid_actions(self) -> list[str]: return ['go left', 'go right']
+    def expert_action(self) -> str: return 'go right' if self.goal > self.pos else 'go left'
     def step(self, action: str):
         self.steps += 1
         if action not in self.valid_actions():
@@ -137,16 +138,20 @@ class Episode:
     @property
     def total_reward(self) -> float: return float(sum(self.rewards))
 
-def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
-    "Chat prompt for the next action: system prompt, the last `history_turns` turns, the observation and valid actions."
+def prompt_messages(history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[dict]:
+    "Chat messages before the next action: system prompt, the last `history_turns` turns, the observation and valid actions."
     last = history[-1]['content'] + '\nValid actions: ' + ', '.join(valid_actions)
     turns = history[:-1][-2 * cfg.history_turns:] if cfg.history_turns > 0 else []
     system = [{'role': 'system', 'content': cfg.system_prompt}] if cfg.system_prompt else []
+    return [*system, *turns, {'role': 'user', 'content': last}]
+
+def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
+    "Token ids of `prompt_messages`; the oldest turns are dropped when it grows past `max_prompt_tokens`."
     while True:
-        messages = [*system, *turns, {'role': 'user', 'content': last}]
+        messages = prompt_messages(history, valid_actions, cfg)
         ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids']
-        if len(ids) <= cfg.max_prompt_tokens or not turns: return list(ids)
-        turns = turns[2:]
+        if len(ids) <= cfg.max_prompt_tokens or len(history) <= 1: return list(ids)
+        history = history[2:]
 
 def _left_pad(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)
