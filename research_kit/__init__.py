@@ -4,6 +4,10 @@ Modules:
 
 - `research_kit.core.example`: A small, real pipeline that exercises the whole run lifecycle: typed config and presets, data, a model, the `Trainer`, metrics, checkpoints, figures, exact resume and multi-process training.
 - `research_kit.core.training`: The pieces every trainer shares: Accelerate setup, mixed precision, gradient accumulation and clipping, a NaN/inf guard, resumable data order, progress, logging and checkpoints.
+- `research_kit.frameworks.general`: What every training framework shares: random games and images, prompt + answer token batches with the pad masked, the model call, losses, control text, answer scoring and the registry with the seed's public signature.
+- `research_kit.frameworks.player`: `AgentPlayer`: any Hugging Face causal LM with a ViT-style image encoder, an image decoder and a rolling memory of image "canvases".
+- `research_kit.frameworks.training`: `fit(cfg, run)`: weighted sampling of frameworks on the core `Trainer`, per-framework losses in metrics.jsonl, checkpoints and exact resume, demo images per framework, and an evaluation table on held-out games.
+- `research_kit.frameworks.widget`: Play the game by buttons and see what the player model makes of it: its answers to the QA prompts (next to the truth from the game's predicates) and the images it imagines.
 - `research_kit.rl.affine`: Seed 002's SFT-then-RL recipe end to end: build the verifiable-task and agent-episode data, fine-tune on it, improve the agent with PPO in an environment, and grade the base, SFT and RL models for real.
 - `research_kit.rl.code_tasks`: Tasks built from program rows: ABD asks for an input that makes a program print a given output, DED asks for a program that passes a problem's tests. Both are graded by running code in the sandbox.
 - `research_kit.rl.evaluation`: Per-environment statistics with a Jeffreys-prior Beta interval, weighted aggregates, Pareto dominance and the frontier over several models, the rule that decides when a newer model beats an older one, results as JSON and a plot. Scores come from the real graders (SAT verifier, ABD/DED execution), not from random numbers.
