@@ -51,7 +51,7 @@ BENCHMARKS: dict[str, str] = {
     'world_model': 'research_kit.world_model.pipeline:BENCHMARK',
     'frameworks': 'research_kit.frameworks.pipeline:BENCHMARK',
     'grading': 'research_kit.rl.pipeline:GRADING_BENCHMARK',
-    'llm_training': 'research_kit.rl.pipeline:LLM_TRAINING_BENCHMARK',
+    'llm_training': 'research_kit.rl.affine:LLM_TRAINING_BENCHMARK',
 }
 DATA_COMMANDS: dict[str, str] = {
     'example': 'research_kit.core.example:data_main',

@@ -24,8 +24,8 @@ from .ppo import (AgentPolicy, LineWorld, PPOConfig, evaluate_policy, make_optim
 from .sft import SFTSettings, sft_train
 
 # %% auto #0
-__all__ = ['SMOKE', 'PIPELINE', 'AffineConfig', 'make_rl_env', 'expert_sft_rows', 'affine_tasks', 'task_rows', 'answer_tasks',
-           'evaluate_all', 'comparison_table', 'fit']
+__all__ = ['SMOKE', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'AffineConfig', 'make_rl_env', 'expert_sft_rows', 'affine_tasks',
+           'task_rows', 'answer_tasks', 'evaluate_all', 'comparison_table', 'fit', 'LLMTrainingBenchConfig']
 
 # %% ../../nbs/rl/91_affine.ipynb #c005
 @dataclass
@@ -194,3 +194,19 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
 PIPELINE = Pipeline('affine', AffineConfig, fit, 'experiments/affine.ipynb', presets={'smoke': SMOKE},
                     description='SFT then PPO of a causal LM on verifiable tasks and an agent environment, graded for real')
+
+@dataclass
+class LLMTrainingBenchConfig:
+    seed: int = 0
+    model: str = DEFAULT_LM
+    sft_rows: int = 512
+    sft_steps: int = 30
+    sft_batch: int = 16
+    median_chars: int = 400
+    rollout_envs: int = 32
+    repeats: int = 2
+
+LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 'benchmarks/llm_training.ipynb',
+                                  presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 12, 'sft_batch': 16,
+                                                     'median_chars': 150, 'rollout_envs': 16, 'repeats': 1}},
+                                  description='SFT padding-free vs padded tokens/s; batched vs one-by-one PPO rollouts')

@@ -72,11 +72,11 @@ def _log_callback(run):
     return RunLog()
 
 def sft_config(settings: SFTSettings, output_dir, **extra):
-    "TRL `SFTConfig` for these settings (bf16 and gradient checkpointing only on a GPU)."
+    "TRL `SFTConfig` for these settings (bf16 and gradient checkpointing only on a GPU); `extra` overrides any field."
     from trl import SFTConfig
     gpu = torch.cuda.is_available()
     ckpt = settings.gradient_checkpointing == 'on' or (settings.gradient_checkpointing == 'auto' and gpu)
-    return SFTConfig(
+    kwargs = dict(
         output_dir=str(output_dir), num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.learning_rate, lr_scheduler_type='cosine', warmup_steps=settings.warmup_ratio,   # a float below 1 is a ratio
@@ -88,7 +88,8 @@ def sft_config(settings: SFTSettings, output_dir, **extra):
         eval_strategy='steps', eval_steps=settings.eval_steps, save_strategy='steps', save_steps=settings.eval_steps,
         save_total_limit=settings.save_total_limit, load_best_model_at_end=True, metric_for_best_model='eval_loss',
         greater_is_better=False, logging_steps=settings.logging_steps, report_to=[], seed=settings.seed,
-        use_cpu=not gpu, dataloader_num_workers=0, disable_tqdm=False, **extra)
+        use_cpu=not gpu, dataloader_num_workers=0, disable_tqdm=False)
+    return SFTConfig(**{**kwargs, **extra})
 
 def drop_long_rows(rows: Sequence[dict], tokenizer, max_length: int) -> list[dict]:
     "The rows whose chat-formatted length fits `max_length` (a warning says how many were dropped)."
