@@ -19,8 +19,7 @@ from ..core.pipelines import Pipeline
 from ..core.training import TrainerConfig
 from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_results, save_results
 from .lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
-from .ppo import (AgentPolicy, LineWorld, PPOConfig, evaluate_policy, make_optimizer, ppo_iteration,
-                                 prompt_messages, _left_pad)
+from .ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train, prompt_messages, _left_pad
 from .sft import SFTSettings, sft_train
 
 # %% auto #0
@@ -159,23 +158,9 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
-        opt = make_optimizer(policy, cfg.ppo)
-        def step(loss):
-            loss.backward(); torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.ppo.grad_clip); opt.step(); opt.zero_grad()
-        from tqdm.auto import tqdm
-        for it in tqdm(range(cfg.ppo.updates), desc='PPO'):
-            seeds = range(10_000 + it * cfg.ppo.num_envs, 10_000 + (it + 1) * cfg.ppo.num_envs)
-            envs = [make_rl_env(cfg.rl_env) for _ in seeds]
-            try: _, stats = ppo_iteration(policy, tok, envs, seeds, cfg.ppo, step)
-            finally:
-                for e in envs: e.close()
-            log(it + 1, **{f'ppo/{k}': v for k, v in stats.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+        ppo_train(policy, tok, lambda: make_rl_env(cfg.rl_env), cfg.ppo, run=run, seed=10_000)
         results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool)
 
-    from research_kit.core.checkpoints import save_checkpoint
-    from research_kit.core.config import to_dict
-    save_checkpoint(out / 'checkpoints' / 'last.pt', {'step': cfg.ppo.updates, 'model': policy.state_dict(),
-                                                      'optimizer': opt.state_dict(), 'config': to_dict(cfg)})
     save_results(out / 'results.json', results)
     fig = plot_results(results, f'base vs SFT vs RL ({cfg.model})')
     (out / 'figures').mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ from .ppo_math import (ValueHead, entropy_from_logits, explained_variance, gae, 
 # %% auto #0
 __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
            'build_prompt', 'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration',
-           'evaluate_policy', 'make_optimizer']
+           'ppo_train', 'evaluate_policy', 'make_optimizer']
 
 # %% ../../nbs/rl/23_ppo.ipynb #c005
 @dataclass
@@ -318,6 +318,34 @@ def ppo_iteration(policy, tokenizer, envs, seeds, cfg: PPOConfig, step: Callable
     return episodes, stats
 
 # %% ../../nbs/rl/23_ppo.ipynb #c026
+def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig, tcfg=None, run=None, seed: int = 0,
+              progress: bool = True) -> list[dict]:
+    "PPO for `cfg.updates` iterations with the core `Trainer`; returns the per-iteration statistics (main process)."
+    from research_kit.core.training import Trainer, TrainerConfig
+    tcfg = tcfg or TrainerConfig(grad_clip=cfg.grad_clip, progress=False)
+    tr = Trainer(tcfg, policy, make_optimizer(policy, cfg), run=run, total_steps=None, live_plot=False)
+    if tr.num_processes > 1 and cfg.num_envs < cfg.minibatches:   # every process must take the same number of steps
+        raise ValueError(f'ppo.num_envs ({cfg.num_envs}) must be at least ppo.minibatches ({cfg.minibatches}) with several processes')
+    gen = torch.Generator().manual_seed(seed + tr.process_index)
+    def step(loss):
+        with tr.accumulate(): tr.backward(loss)
+    history = []
+    from tqdm.auto import tqdm
+    for it in tqdm(range(cfg.updates), desc='PPO', disable=not (progress and tr.is_main)):
+        base = seed + 1_000_003 * tr.process_index + it * cfg.num_envs
+        envs = [make_env() for _ in range(cfg.num_envs)]
+        try:
+            _, stats = ppo_iteration(tr.model, tokenizer, envs, range(base, base + cfg.num_envs), cfg, step,
+                                     rollout_policy=tr.unwrapped, generator=gen)
+        finally:
+            for e in envs:
+                if hasattr(e, 'close'): e.close()
+        tr.log(**{f'ppo/{k}': v for k, v in stats.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+        history.append(stats)
+    if run is not None: tr.save()
+    return history
+
+# %% ../../nbs/rl/23_ppo.ipynb #c028
 def evaluate_policy(policy, tokenizer, make_env: Callable, seeds: Sequence[int], cfg: PPOConfig, greedy: bool = False) -> float:
     "Success rate of `policy` over one episode per seed."
     envs = [make_env() for _ in seeds]
