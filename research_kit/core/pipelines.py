@@ -43,7 +43,7 @@ PIPELINES: dict[str, str] = {
     'world_model': 'research_kit.world_model.pipeline:PIPELINE',
     'frameworks': 'research_kit.frameworks.pipeline:PIPELINE',
     'affine': 'research_kit.rl.affine:PIPELINE',
-    'agents': 'research_kit.rl.pipeline:AGENTS',
+    'agents': 'research_kit.rl.agents_pipeline:PIPELINE',
 }
 BENCHMARKS: dict[str, str] = {
     'example': 'research_kit.core.example:BENCHMARK',
@@ -58,7 +58,7 @@ DATA_COMMANDS: dict[str, str] = {
     'generative': 'research_kit.generative.pipeline:data_main',
     'world_model': 'research_kit.world_model.pipeline:data_main',
     'affine': 'research_kit.rl.pipeline:affine_data_main',
-    'agents': 'research_kit.rl.pipeline:agents_data_main',
+    'agents': 'research_kit.rl.agent_cli:agents_data_main',
 }
 
 def _load(target: str):

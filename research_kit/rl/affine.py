@@ -190,6 +190,8 @@ class LLMTrainingBenchConfig:
     median_chars: int = 400
     rollout_envs: int = 32
     repeats: int = 2
+    tiny_hidden: int = 256            # layout of the 'tiny' model in this benchmark: big enough that compute, not
+    tiny_layers: int = 4              # Python overhead, dominates a step, as it does for real models
 
 LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 'benchmarks/llm_training.ipynb',
                                   presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 12, 'sft_batch': 16,
