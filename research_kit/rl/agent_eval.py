@@ -18,7 +18,8 @@ from .knowledge import DOMAINS, answer_matches, extract_answer, make_knowledge_b
 from .rewards import RewardCalculator
 
 # %% auto #0
-__all__ = ['agent_tasks', 'run_policy', 'tool_call_ok', 'evaluate_trajectories', 'evaluate_policy', 'results_table', 'main']
+__all__ = ['agent_tasks', 'run_policy', 'tool_call_ok', 'evaluate_trajectories', 'evaluate_policy', 'results_table',
+           'read_test_data', 'main']
 
 # %% ../../nbs/rl/35_agent_eval.ipynb #c005
 def agent_tasks(domain: str, n: int, split: str = 'heldout', seed: int = 0, folder=None, kb: dict | None = None) -> list[AgentTask]:
@@ -94,10 +95,41 @@ def results_table(results: dict[str, dict]):
     return pd.DataFrame(rows)
 
 # %% ../../nbs/rl/35_agent_eval.ipynb #c012
+def read_test_data(path, kb: dict | None = None) -> list[AgentTask]:
+    "`AgentTask`s from a JSONL file of questions (see above)."
+    from research_kit.rl.knowledge import mhqa_ground_truth
+    path = Path(path)
+    try: lines = path.read_text().splitlines()
+    except OSError as e: raise ValueError(f"{path}: cannot read ({e})") from None
+    kb, tasks = kb or make_knowledge_base(0), []
+    for no, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        where = f"{path}:{no}"
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{where}: not valid JSON ({e})") from None
+        if not isinstance(row, dict): raise ValueError(f"{where}: expected an object")
+        for key in ('domain', 'question'):
+            if not isinstance(row.get(key), str) or not row[key].strip(): raise ValueError(f"{where}: '{key}' must be a non-empty string")
+        if row['domain'] not in DOMAINS: raise ValueError(f"{where}: 'domain' must be one of {list(DOMAINS)}, got {row['domain']!r}")
+        ctx = row.get('video_ctx')
+        if row['domain'] == 'video':
+            if not ctx: raise ValueError(f"{where}: 'video_ctx' (caption file) is needed for a video question")
+            ctx = ctx if Path(ctx).is_absolute() else str(path.parent / ctx)
+            if not Path(ctx).is_file(): raise ValueError(f"{where}: 'video_ctx' {ctx} is not a file")
+        answer = row.get('answer')
+        if answer is None and row['domain'] == 'mhqa': answer = mhqa_ground_truth(kb, row['question'])
+        tasks.append(AgentTask(row['domain'], row['question'], row.get('id') or f"{path.stem}-{no}",
+                               None if answer is None else str(answer), ctx, kb if row['domain'] == 'mhqa' else None))
+    if not tasks: raise ValueError(f"{path}: no questions")
+    return tasks
+
+# %% ../../nbs/rl/35_agent_eval.ipynb #c015
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog='python -m research_kit.rl.agent_eval', description='Evaluate an agent policy on held-out questions.')
-    ap.add_argument('--policy', default='expert', choices=['expert', 'random', 'lm'])
+    ap.add_argument('--policy', default=None, choices=['expert', 'random', 'lm'], help='default: lm with --model_path, else expert')
     ap.add_argument('--model', default='tiny')
+    ap.add_argument('--model_path', default=None, help="a trained model folder (the seed's eval.py flag); implies --policy lm")
+    ap.add_argument('--test_data', type=Path, default=None, help='JSONL of questions (domain, question, answer, video_ctx)')
     ap.add_argument('--domains', default=','.join(DOMAINS))
     ap.add_argument('--n', type=int, default=10, help='questions per domain')
     ap.add_argument('--split', default='heldout', choices=['train', 'heldout'])
@@ -105,13 +137,21 @@ def main(argv=None) -> dict:
     ap.add_argument('--max_steps', type=int, default=8)
     ap.add_argument('--out', type=Path, default=None)
     a = ap.parse_args(argv)
+    if a.model_path and a.policy not in (None, 'lm'): ap.error('--model_path goes with --policy lm')
+    policy_name = a.policy or ('lm' if a.model_path else 'expert')
     domains = [d for d in a.domains.split(',') if d]
     bad = sorted(set(domains) - set(DOMAINS))
     if bad: ap.error(f"--domains: unknown {bad}; choose from {list(DOMAINS)}")
-    res = evaluate_policy(make_policy(a.policy, a.model, a.seed), domains, a.n, a.split, a.seed, a.max_steps)
-    print(results_table({a.policy: res}).to_string(index=False))
+    policy = make_policy(policy_name, a.model_path or a.model, a.seed)
+    if a.test_data is not None:
+        try: tasks = read_test_data(a.test_data, make_knowledge_base(a.seed))
+        except ValueError as e: ap.error(f'--test_data {e}')
+        res = evaluate_trajectories(run_policy(policy, tasks, a.max_steps))
+        res['policy'] = policy_name
+    else: res = evaluate_policy(policy, domains, a.n, a.split, a.seed, a.max_steps)
+    print(results_table({policy_name: res}).to_string(index=False))
     if a.out: atomic_write_json(a.out, res); print(a.out)
     return res
 
-# %% ../../nbs/rl/35_agent_eval.ipynb #c013
+# %% ../../nbs/rl/35_agent_eval.ipynb #c017
 if __name__ == '__main__': main()
