@@ -117,3 +117,39 @@ def test_evaluation_per_tool_and_domain(tmp_path):
     assert res['per_tool']['bash']['call_ok']['mean'] == 1.0
     rnd = evaluate_trajectories(run_policy(RandomPolicy(seed=2), tasks))
     assert rnd['mean_reward'] < res['mean_reward']
+
+def test_seed_rl_eval_and_train_models_clis(tmp_path):
+    "The seed's trl_train_rl.py, eval.py and train_models.py flags, as module CLIs, end to end on the tiny model."
+    from research_kit.rl.agents import run_agent, save_trajectory
+    kb = make_knowledge_base(0)
+    for domain in DOMAINS:
+        for t in agent_tasks(domain, 2, 'train', 0, tmp_path / 'ctx', kb):
+            traj = run_agent(t, ExpertPolicy())
+            save_trajectory(traj, tmp_path / 'data/raw' / domain / f"{traj['task_id']}.traj.json")
+    (tmp_path / 'rl.yaml').write_text('learning_rate: 1.0e-4\nbatch_size: 2\nppo_epochs: 1\nmax_new_tokens: 8\n')
+    p = _cli('research_kit.rl.agent_rl', '--config', str(tmp_path / 'rl.yaml'), '--model_name', 'tiny', '--trajectory_glob',
+             f'{tmp_path}/data/raw/*/*.traj.json', '--out_dir', str(tmp_path / 'models/rl'), '--min_reward', '0.3', '--updates', '1')
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res['warm_start_kept'] == 6 and (tmp_path / 'models/rl/model/config.json').is_file()
+
+    (tmp_path / 'test.jsonl').write_text(json.dumps({'domain': 'math', 'question': 'Solve 2x + 5 = 13', 'answer': '4'}) + '\n')
+    p = _cli('research_kit.rl.agent_eval', '--model_path', str(tmp_path / 'models/rl/model'), '--test_data',
+             str(tmp_path / 'test.jsonl'), '--out', str(tmp_path / 'eval.json'))
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads((tmp_path / 'eval.json').read_text())
+    assert out['policy'] == 'lm' and out['n'] == 1 and 'math' in out['per_domain']
+    (tmp_path / 'bad.jsonl').write_text('{"domain": "math"}\n')
+    p = _cli('research_kit.rl.agent_eval', '--test_data', str(tmp_path / 'bad.jsonl'))
+    assert p.returncode == 2 and "bad.jsonl:1: 'question' must be a non-empty string" in p.stderr
+
+    env = {**__import__('os').environ, 'RK_RUNS_DIR': str(tmp_path / 'runs')}
+    p = subprocess.run([sys.executable, '-m', 'research_kit.rl.agents_pipeline', '--mode', 'sft', '--preset', 'smoke',
+                        'n_train=3', 'n_eval=1', 'sft_tools=[finalize]', 'eval_max_new_tokens=8', 'sft.epochs=1.0'],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run_dir = next((tmp_path / 'runs').iterdir())
+    info = json.loads((run_dir / 'run.json').read_text())
+    assert info['status'] == 'finished' and info['metrics']['reward_expert'] > info['metrics']['reward_random']
+    p = _cli('research_kit.rl.agents_pipeline', '--mode', 'all')
+    assert p.returncode == 2 and "invalid choice: 'all'" in p.stderr
