@@ -69,6 +69,7 @@ def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list
                 action = env.expert_action()
                 rows.append({'messages': prompt_messages(history, valid, cfg) + [{'role': 'assistant', 'content': action}]})
                 obs, reward, done, info = env.step(action)
+                history[-1]['valid_actions'] = valid          # as `rollout` keeps it: what each turn showed
                 history += [{'role': 'assistant', 'content': action}, {'role': 'user', 'content': obs}]
                 valid = list(info.get('valid_actions') or valid)
                 if done: break
@@ -187,13 +188,18 @@ class LLMTrainingBenchConfig:
     sft_rows: int = 512
     sft_steps: int = 30
     sft_batch: int = 16
-    median_chars: int = 400
-    rollout_envs: int = 32
-    repeats: int = 2
+    median_chars: int = 400           # replies: log-normal lengths with this median, `length_sigma` and a cap,
+    length_sigma: float = 1.0         # the long-tailed shape of chat SFT data (most replies short, a few long)
+    max_chars: int = 1000
+    rollout_envs: int = 32            # parallel environments (and episodes played one at a time)
+    rollout_turns: int = 8
+    repeats: int = 2                  # SFT runs of each way (the median counts)
+    rollout_repeats: int = 3          # rollouts of each way, alternating (the median counts)
     tiny_hidden: int = 256            # layout of the 'tiny' model in this benchmark: big enough that compute, not
     tiny_layers: int = 4              # Python overhead, dominates a step, as it does for real models
 
 LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 'benchmarks/llm_training.ipynb',
-                                  presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 12, 'sft_batch': 16,
-                                                     'median_chars': 150, 'rollout_envs': 16, 'repeats': 1}},
+                                  presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 8, 'sft_batch': 16,
+                                                     'median_chars': 150, 'rollout_envs': 32, 'repeats': 1,
+                                                     'rollout_repeats': 2}},
                                   description='SFT padding-free vs padded tokens/s; batched vs one-by-one PPO rollouts')

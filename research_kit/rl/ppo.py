@@ -20,8 +20,9 @@ from .ppo_math import (ValueHead, entropy_from_logits, explained_variance, gae, 
 
 # %% auto #0
 __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
-           'build_prompt', 'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration',
-           'ppo_train', 'evaluate_policy', 'make_optimizer']
+           'build_prompt', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout',
+           'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration', 'ppo_train',
+           'evaluate_policy', 'make_optimizer']
 
 # %% ../../nbs/rl/23_ppo.ipynb #c005
 @dataclass
@@ -138,12 +139,17 @@ class Episode:
     @property
     def total_reward(self) -> float: return float(sum(self.rewards))
 
+def _shown(message: dict, valid_actions: Sequence[str] | None = None) -> dict:
+    "A history message as the policy saw it: an observation with the valid actions it was shown with."
+    valid_actions = valid_actions if valid_actions is not None else message.get('valid_actions')
+    if message['role'] != 'user' or not valid_actions: return {'role': message['role'], 'content': message['content']}
+    return {'role': 'user', 'content': message['content'] + '\nValid actions: ' + ', '.join(valid_actions)}
+
 def prompt_messages(history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[dict]:
     "Chat messages before the next action: system prompt, the last `history_turns` turns, the observation and valid actions."
-    last = history[-1]['content'] + '\nValid actions: ' + ', '.join(valid_actions)
     turns = history[:-1][-2 * cfg.history_turns:] if cfg.history_turns > 0 else []
     system = [{'role': 'system', 'content': cfg.system_prompt}] if cfg.system_prompt else []
-    return [*system, *turns, {'role': 'user', 'content': last}]
+    return [*system, *map(_shown, turns), _shown(history[-1], valid_actions)]
 
 def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
     "Token ids of `prompt_messages`; the oldest turns are dropped when it grows past `max_prompt_tokens`."
@@ -161,50 +167,167 @@ def _left_pad(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, to
         ids[i, width - len(s):] = torch.tensor(s); mask[i, width - len(s):] = 1
     return ids.to(device), mask.to(device)
 
+# %% ../../nbs/rl/23_ppo.ipynb #c018
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    "Length of the longest common prefix of two token sequences."
+    n, i = min(len(a), len(b)), 0
+    while i < n and a[i] == b[i]: i += 1
+    return i
+
+from transformers.cache_utils import Cache, DynamicLayer
+
+class GrowingKVLayer(DynamicLayer):
+    "A `DynamicLayer` that writes new keys and values into buffers with spare room (doubled when full)."
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._k = self._v = None; self._n = 0
+        n, add = self._n, key_states.shape[-2]
+        if self._k is None or n + add > self._k.shape[-2]:
+            room = max(2 * (n + add), 64)
+            k = key_states.new_empty(*key_states.shape[:-2], room, key_states.shape[-1])
+            v = value_states.new_empty(*value_states.shape[:-2], room, value_states.shape[-1])
+            if n: k[..., :n, :], v[..., :n, :] = self._k[..., :n, :], self._v[..., :n, :]
+            self._k, self._v = k, v
+        self._k[..., n:n + add, :], self._v[..., n:n + add, :] = key_states, value_states
+        self._n = n + add
+        self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+        return self.keys, self.values
+
+    def _rows(self, pick):
+        if self.is_initialized and self._n:
+            self._k, self._v = pick(self._k), pick(self._v)
+            self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+    def batch_select_indices(self, indices): self._rows(lambda t: t[indices])
+    def batch_repeat_interleave(self, repeats: int): self._rows(lambda t: t.repeat_interleave(repeats, dim=0))
+
+class KVContext:
+    "Rows of token context in one KV cache kept across calls: `extend` runs only the tokens a row does not hold yet."
+    def __init__(self, lm, pad_id: int, device, share_prefix: int = 16):
+        self.lm, self.pad, self.device, self.share_prefix = lm, pad_id, device, share_prefix
+        self.cache, self.mask, self.seen = Cache(layer_class_to_replicate=GrowingKVLayer), None, []
+        self.tokens_run = 0                       # prompt tokens that went through the model (for statistics)
+
+    def _shared_start(self, prompts):
+        "Run the prefix every prompt shares once and give every row a copy of it."
+        n = min(min(common_prefix(prompts[0], p) for p in prompts), min(len(p) for p in prompts) - 1)
+        if len(prompts) < 2 or n < self.share_prefix: return
+        self._forward(torch.tensor([prompts[0][:n]], device=self.device), torch.ones((1, n), dtype=torch.long, device=self.device))
+        self.tokens_run += n
+        self.cache.batch_repeat_interleave(len(prompts))
+        self.mask = self.mask.repeat(len(prompts), 1)
+        self.seen = [list(p[:n]) for p in prompts]
+
+    def _forward(self, ids, cols):
+        self.mask = cols if self.mask is None else torch.cat([self.mask, cols], 1)
+        pos = (self.mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+        out = self.lm(input_ids=ids, attention_mask=self.mask, position_ids=pos, past_key_values=self.cache,
+                      use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1]
+
+    def extend(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
+        "Make row r hold exactly `prompts[r]`, running only what it lacks; next-token logits (rows x vocab)."
+        if self.mask is None: self._shared_start(prompts)
+        if not self.seen: self.seen = [[] for _ in prompts]
+        suffixes = []
+        for r, p in enumerate(prompts):
+            keep = min(common_prefix(self.seen[r], p), len(p) - 1)
+            if keep < len(self.seen[r]):             # hide the cached tokens that no longer belong to this row
+                self.mask[r, self.mask[r].nonzero().flatten()[keep:]] = 0
+            self.seen[r] = list(p); suffixes.append(p[keep:])
+        width = max(len(s) for s in suffixes)
+        self.tokens_run += sum(len(s) for s in suffixes)
+        ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
+        cols = torch.zeros((len(prompts), width), dtype=torch.long)
+        for r, suffix in enumerate(suffixes):
+            ids[r, width - len(suffix):] = torch.tensor(suffix); cols[r, width - len(suffix):] = 1
+        return self._forward(ids.to(self.device), cols.to(self.device))
+
+    def step(self, tokens: Sequence[int], active: Sequence[bool]) -> torch.Tensor:
+        "Append one token to each `active` row (a hidden pad to the others); next-token logits."
+        for r, (t, a) in enumerate(zip(tokens, active)):
+            if a: self.seen[r].append(t)
+        ids = torch.tensor([[t if a else self.pad] for t, a in zip(tokens, active)], device=self.device)
+        return self._forward(ids, torch.tensor([[int(a)] for a in active], device=self.device))
+
+    def select(self, rows: Sequence[int]):
+        "Keep only these rows (the others' episodes are over)."
+        idx = torch.tensor(list(rows), device=self.device)
+        self.cache.batch_select_indices(idx)
+        self.mask, self.seen = self.mask[idx], [self.seen[r] for r in rows]
+
+# %% ../../nbs/rl/23_ppo.ipynb #c022
+def allowed_mask(nodes: Sequence[dict], vocab: int, eos: int, device=None) -> torch.Tensor:
+    "Boolean (rows x vocab): the tokens each row's trie node allows (the end-of-turn token where it allows none)."
+    rows, toks = [], []
+    for r, node in enumerate(nodes):
+        options = list(node) or [eos]
+        rows += [r] * len(options); toks += options
+    keep = torch.zeros((len(nodes), vocab), dtype=torch.bool, device=device)
+    keep[torch.tensor(rows, device=device), torch.tensor(toks, device=device)] = True
+    return keep
+
+def sample_actions(ctx: KVContext, prompts, tries: Sequence[ActionTrie] | None, cfg: PPOConfig, eos: int,
+                   greedy: bool = False) -> tuple[list[list[int]], list[list[list[int]]] | None]:
+    "One action per prompt from `ctx`: token ids (ending with `eos` unless cut at `max_new_tokens`) and their allowed sets."
+    logits = ctx.extend(prompts)
+    n = len(prompts)
+    gens, allowed, active = [[] for _ in range(n)], [[] for _ in range(n)], [True] * n
+    nodes = [t.root for t in tries] if tries is not None else None
+    for step in range(cfg.max_new_tokens):
+        logits = logits.float()
+        if nodes is not None:
+            keep = allowed_mask([node if a else {} for node, a in zip(nodes, active)], logits.shape[-1], eos, logits.device)
+            logits = logits.masked_fill(~keep, float('-inf'))
+        if greedy: chosen = logits.argmax(-1)
+        else: chosen = torch.multinomial(torch.softmax(logits / cfg.temperature, -1), 1).squeeze(-1)
+        chosen = chosen.tolist()
+        for r in range(n):
+            if not active[r]: continue
+            gens[r].append(chosen[r])
+            if nodes is not None:
+                allowed[r].append(list(nodes[r]) or [eos])
+                nodes[r] = nodes[r].get(chosen[r], {})
+            if chosen[r] == eos: active[r] = False
+        if not any(active) or step == cfg.max_new_tokens - 1: break
+        logits = ctx.step(chosen, active)
+    return gens, (allowed if tries is not None else None)
+
+# %% ../../nbs/rl/23_ppo.ipynb #c025
 @torch.no_grad()
 def rollout(policy: AgentPolicy, tokenizer, envs: Sequence, seeds: Sequence[int], cfg: PPOConfig, device=None,
             greedy: bool = False) -> list[Episode]:
     "Play one episode in each environment, all advancing together; returns the episodes with their turns."
     device = device or next(policy.parameters()).device
-    lm = policy.lm
     episodes = [Episode() for _ in envs]
     history, valid = [], []
     for env, seed, ep in zip(envs, seeds, episodes):
         obs, acts = env.reset(seed)
         ep.observations.append(obs); history.append([{'role': 'user', 'content': obs}]); valid.append(list(acts))
     running = list(range(len(envs)))
+    ctx = KVContext(policy.lm, tokenizer.pad_token_id, device)
     for _ in range(cfg.max_turns):
         if not running: break
         prompts = [build_prompt(tokenizer, history[i], valid[i], cfg) for i in running]
-        ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)
         tries = [ActionTrie(action_token_ids(tokenizer, valid[i])) for i in running] if cfg.constrained else None
-        width = ids.shape[1]
-        def allowed_fn(row, seq):
-            options = tries[row].allowed(seq[width:].tolist())
-            return options or [tokenizer.eos_token_id]
-        out = lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cfg.max_new_tokens, do_sample=not greedy,
-                          temperature=cfg.temperature if not greedy else None, top_k=0, top_p=1.0,
-                          prefix_allowed_tokens_fn=allowed_fn if cfg.constrained else None,
-                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, use_cache=True)
+        gens, allowed = sample_actions(ctx, prompts, tries, cfg, tokenizer.eos_token_id, greedy)
         still = []
         for row, i in enumerate(running):
-            gen = out[row, width:].tolist()
-            if tokenizer.eos_token_id in gen: gen = gen[:gen.index(tokenizer.eos_token_id) + 1]
-            else: gen = [t for t in gen if t != tokenizer.pad_token_id]
-            allowed = [tries[row].allowed(gen[:k]) for k in range(len(gen))] if cfg.constrained else None
-            text = tokenizer.decode(gen, skip_special_tokens=True).strip()
+            text = tokenizer.decode(gens[row], skip_special_tokens=True).strip()
             obs, reward, done, info = envs[i].step(text)
             ep = episodes[i]
-            ep.turns.append(Turn(prompts[row], gen, allowed, float(reward), i))
+            ep.turns.append(Turn(prompts[row], gens[row], allowed[row] if allowed else None, float(reward), i))
             ep.actions.append(text); ep.rewards.append(float(reward)); ep.observations.append(obs)
             ep.success = bool(info.get('success', info.get('won', False)))
+            history[i][-1]['valid_actions'] = valid[i]       # the transcript keeps what each turn showed
             history[i] += [{'role': 'assistant', 'content': text}, {'role': 'user', 'content': obs}]
             valid[i] = list(info.get('valid_actions') or valid[i])
-            if not done: still.append(i)
-        running = still
+            if not done: still.append(row)
+        if still and len(still) < len(running): ctx.select(still)
+        running = [running[row] for row in still]
     return episodes
 
-# %% ../../nbs/rl/23_ppo.ipynb #c018
+# %% ../../nbs/rl/23_ppo.ipynb #c030
 def turn_batch(turns: Sequence[Turn], pad: int, device):
     "Left-padded `input_ids`, `attention_mask` and the action positions of each row."
     seqs = [t.prompt_ids + t.action_ids for t in turns]
@@ -242,7 +365,7 @@ def score_turns(policy: AgentPolicy, turns: Sequence[Turn], pad: int, temperatur
         refs, _ = _gather_action_logprobs(ref_logits, ids, positions, turns, temperature)
     return logps, vals, ents, refs
 
-# %% ../../nbs/rl/23_ppo.ipynb #c020
+# %% ../../nbs/rl/23_ppo.ipynb #c032
 def episode_advantages(episodes: Sequence[Episode], old_lp, old_v, ref_lp, cfg: PPOConfig, cut_off: Sequence[bool]):
     "Advantages, returns and KL per turn (lists aligned with the flattened turns)."
     adv_out, ret_out, kl_out = [], [], []
@@ -262,7 +385,7 @@ def episode_advantages(episodes: Sequence[Episode], old_lp, old_v, ref_lp, cfg: 
         k += n
     return adv_out, ret_out, kl_out
 
-# %% ../../nbs/rl/23_ppo.ipynb #c022
+# %% ../../nbs/rl/23_ppo.ipynb #c034
 def _cat(xs): return torch.cat([x.reshape(-1) for x in xs])
 
 def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfig, step: Callable[[torch.Tensor], None],
@@ -296,7 +419,7 @@ def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfi
                              ('clip_frac', ps['clip_frac']), ('approx_kl', ps['approx_kl'])): stats[key].append(val)
     return {k: sum(v) / len(v) for k, v in stats.items() if v}
 
-# %% ../../nbs/rl/23_ppo.ipynb #c024
+# %% ../../nbs/rl/23_ppo.ipynb #c036
 def ppo_iteration(policy, tokenizer, envs, seeds, cfg: PPOConfig, step: Callable[[torch.Tensor], None],
                   rollout_policy=None, generator=None) -> tuple[list[Episode], dict]:
     "Collect episodes in `envs` and improve `policy` on them once."
@@ -317,7 +440,7 @@ def ppo_iteration(policy, tokenizer, envs, seeds, cfg: PPOConfig, step: Callable
                  explained_variance=explained_variance(_cat(old_v).cpu()[None], _cat(ret)[None], ones))
     return episodes, stats
 
-# %% ../../nbs/rl/23_ppo.ipynb #c026
+# %% ../../nbs/rl/23_ppo.ipynb #c038
 def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig, tcfg=None, run=None, seed: int = 0,
               progress: bool = True) -> list[dict]:
     "PPO for `cfg.updates` iterations with the core `Trainer`; returns the per-iteration statistics (main process)."
@@ -345,7 +468,7 @@ def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig
     if run is not None: tr.save()
     return history
 
-# %% ../../nbs/rl/23_ppo.ipynb #c028
+# %% ../../nbs/rl/23_ppo.ipynb #c040
 def evaluate_policy(policy, tokenizer, make_env: Callable, seeds: Sequence[int], cfg: PPOConfig, greedy: bool = False) -> float:
     "Success rate of `policy` over one episode per seed."
     envs = [make_env() for _ in seeds]

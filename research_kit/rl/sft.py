@@ -17,7 +17,8 @@ import torch
 from .lm import LoraSettings, load_lm
 
 # %% auto #0
-__all__ = ['SFTSettings', 'check_rows', 'split_rows', 'sft_config', 'drop_long_rows', 'sft_train', 'export_model']
+__all__ = ['VARLEN_ATTENTION', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention', 'use_varlen_attention',
+           'sft_config', 'drop_long_rows', 'sft_train', 'export_model']
 
 # %% ../../nbs/rl/21_sft.ipynb #c005
 @dataclass
@@ -63,6 +64,50 @@ def split_rows(rows: Sequence[dict], eval_fraction: float = 0.1, seed: int = 0):
     return pick(order[n_eval:]), pick(order[:n_eval])
 
 # %% ../../nbs/rl/21_sft.ipynb #c010
+VARLEN_ATTENTION = 'sdpa_varlen'
+
+def _sequence_spans(kwargs, length: int):
+    "(start, end) of each packed sequence in a row of `length` tokens, or None when the row is not packed."
+    cu = kwargs.get('cu_seq_lens_q')
+    if cu is None:
+        pos = kwargs.get('position_ids')
+        if pos is None or pos.dim() != 2 or pos.shape[0] != 1: return None
+        starts = (torch.diff(pos[0], prepend=pos[0, :1] - 1) != 1).nonzero().flatten().tolist()
+        cu = sorted({0, *starts, length})
+    else: cu = cu.tolist()
+    if len(cu) < 3 or cu[0] != 0 or cu[-1] != length: return None
+    return list(zip(cu[:-1], cu[1:]))
+
+def varlen_attention(module, query, key, value, attention_mask, **kwargs):
+    "SDPA over each sequence of a packed row on its own; any other input goes to transformers' `sdpa`."
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    n = query.shape[2]
+    if attention_mask is None and query.shape[0] == 1 and n > 1 and key.shape[2] == n and kwargs.get('sliding_window') is None:
+        spans = _sequence_spans(kwargs, n)
+        if spans is not None:
+            parts = [sdpa_attention_forward(module, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], None, **kwargs)[0]
+                     for s, e in spans]
+            return torch.cat(parts, dim=1), None
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+def _varlen_mask(*args, attention_mask=None, config=None, **kwargs):
+    "No mask where nothing is padded and every layer attends fully (the attention splits packed rows); else sdpa's."
+    from transformers.masking_utils import sdpa_mask
+    full = all(t == 'full_attention' for t in (getattr(config, 'layer_types', None) or ['full_attention']))
+    causal = kwargs.get('q_length') in (1, kwargs.get('kv_length'))    # no cached prefix for a block of queries
+    if full and causal and (attention_mask is None or bool(attention_mask.all())): return None
+    return sdpa_mask(*args, attention_mask=attention_mask, config=config, **kwargs)
+
+def use_varlen_attention(model):
+    "Switch `model` from `sdpa` or `eager` to `varlen_attention` (flash attention and others are kept); returns it."
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+    AttentionInterface.register(VARLEN_ATTENTION, varlen_attention)
+    AttentionMaskInterface.register(VARLEN_ATTENTION, _varlen_mask)
+    if model.config._attn_implementation in ('sdpa', 'eager'): model.set_attn_implementation(VARLEN_ATTENTION)
+    return model
+
+# %% ../../nbs/rl/21_sft.ipynb #c013
 def _log_callback(run):
     from transformers import TrainerCallback
     class RunLog(TrainerCallback):
@@ -118,6 +163,7 @@ def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, out
                                  task_type='CAUSAL_LM')
     use_cache = model.config.use_cache
     model.config.use_cache = False
+    if settings.batching != 'padded': use_varlen_attention(model)
     trainer = SFTTrainer(model=model, args=sft_config(settings, output_dir), train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=peft_config, callbacks=[_log_callback(run)])
     before = trainer.evaluate()['eval_loss']
@@ -129,7 +175,7 @@ def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, out
             'best_checkpoint': trainer.state.best_model_checkpoint, 'steps': trainer.state.global_step,
             'trainer': trainer}
 
-# %% ../../nbs/rl/21_sft.ipynb #c012
+# %% ../../nbs/rl/21_sft.ipynb #c015
 def export_model(model, tokenizer, out_dir) -> Path:
     "Save `model` (LoRA adapters merged in) and `tokenizer` to `out_dir`."
     if hasattr(model, 'merge_and_unload'): model = model.merge_and_unload()
