@@ -172,7 +172,7 @@ def agent_ppo_train(policy: AgentPolicy, tokenizer, cfg: AgentRLConfig, tasks: S
     if run is not None: tr.save()
     return history
 
-# %% ../../nbs/rl/37_agent_rl.ipynb #c025
+# %% ../../nbs/rl/37_agent_rl.ipynb #c027
 _RL_YAML_KEYS = ('learning_rate', 'batch_size', 'ppo_epochs', 'min_reward', 'max_examples', 'seed', 'updates',
                  'max_new_tokens', 'correctness_weight', 'model_name', 'trajectory_glob', 'out_dir')
 
@@ -218,7 +218,7 @@ def rl_main(argv=None) -> dict:
     print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float, str))}))
     return res
 
-# %% ../../nbs/rl/37_agent_rl.ipynb #c027
+# %% ../../nbs/rl/37_agent_rl.ipynb #c029
 def train_agent_rl(model_name: str, trajectories, cfg: AgentRLConfig, out_dir, seed: int = 0, run=None, task_folder=None,
                    on_stage=None) -> dict:
     """Warm start `model_name` on the good `trajectories`, then PPO in the agent loop; saves to `out_dir/model`.
@@ -249,5 +249,5 @@ def train_agent_rl(model_name: str, trajectories, cfg: AgentRLConfig, out_dir, s
                model_dir=str(export_model(policy.lm, tok, out_dir / 'model')), policy=policy, tokenizer=tok)
     return res
 
-# %% ../../nbs/rl/37_agent_rl.ipynb #c031
+# %% ../../nbs/rl/37_agent_rl.ipynb #c033
 if __name__ == '__main__': rl_main()
