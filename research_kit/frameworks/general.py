@@ -22,11 +22,12 @@ from .render import render
 from .player import AgentPlayer, DEFAULTS, load_lm
 
 # %% auto #0
-__all__ = ['DATA_TIME', 'img_criterion', 'YES', 'NO', 'FRAMEWORKS', 'SCORING', 'get_text_loss', 'rng_from_torch', 'data_timer',
-           'games', 'images', 'TextBatch', 'join', 'encode', 'model_forward_with_tokens', 'as_text_batch', 'token_ce',
-           'text_loss', 'text_weight', 'score_classes', 'QATask', 'control_text', 'control_texts', 'Result',
-           'Framework', 'scoring', 'register', 'get_framework', 'split_sizes', 'qa_pattern_a', 'image_pattern_b',
-           'text_passes', 'tensorify_list', 'simple_sample', 'get_settings_batch', 'get_images']
+__all__ = ['DATA_TIME', 'img_criterion', 'CANONICAL', 'YES', 'NO', 'FRAMEWORKS', 'SCORING', 'get_text_loss', 'rng_from_torch',
+           'data_timer', 'games', 'images', 'TextBatch', 'join', 'encode', 'model_forward_with_tokens', 'as_text_batch',
+           'token_ce', 'text_loss', 'text_weight', 'score_classes', 'QATask', 'canonical_answers', 'control_text',
+           'control_texts', 'Result', 'Framework', 'scoring', 'register', 'get_framework', 'split_sizes',
+           'qa_pattern_a', 'image_pattern_b', 'text_passes', 'tensorify_list', 'simple_sample', 'get_settings_batch',
+           'get_images']
 
 # %% ../../nbs/frameworks/04_general.ipynb #c005
 def rng_from_torch() -> np.random.Generator:
@@ -157,17 +158,31 @@ class QATask:
     replies: list[list[str]]                 # one list of phrasings per answer class
     label: Callable[[Settings], int]         # the class of a game
 
+    def phrasings(self) -> list[list[str]]:
+        "The reply phrasings in use: all of them, or each class's first inside `canonical_answers()`."
+        return [r[:1] for r in self.replies] if CANONICAL['on'] else self.replies
+
     def rows(self, settings: list[Settings], rng) -> tuple[list[str], list[str], list[int]]:
         "A random prompt and a random phrasing of the right reply for each game; and the labels."
         labels = [int(self.label(s)) for s in settings]
         prompts = [self.prompts[int(rng.integers(len(self.prompts)))] for _ in settings]
-        answers = [self.replies[y][int(rng.integers(len(self.replies[y])))] for y in labels]
+        replies = self.phrasings()
+        answers = [replies[y][int(rng.integers(len(replies[y])))] for y in labels]
         return prompts, answers, labels
+
+CANONICAL = {'on': False}
+
+@contextmanager
+def canonical_answers():
+    "QA tasks answer (and are scored) with each class's first phrasing only."
+    CANONICAL['on'] = True
+    try: yield
+    finally: CANONICAL['on'] = False
 
 YES = ["Yep", "Absolutely.", "Certainly", "I think so.", "Uh-huh.", "Sure", "Yes"]
 NO = ["Nuh-uh", "No", "I don't think so.", "Certainly not", "Absolutely not", "Nah"]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c017
+# %% ../../nbs/frameworks/04_general.ipynb #c018
 _NAMES = ['Ana', 'Ben', 'Chloe', 'Dev', 'Emma', 'Femi', 'Gus', 'Hana', 'Ivan', 'Jade', 'Kofi', 'Lena']
 _THINGS = ['apples', 'marbles', 'books', 'coins', 'pencils', 'stickers', 'cookies', 'shells', 'cards', 'stones']
 _PLACES = ['the market', 'school', 'the park', 'the library', 'the beach', 'the garden', 'the station']
@@ -191,7 +206,7 @@ def control_texts(n: int, batch_num: int = 0) -> list[str]:
     "Control sentences `batch_num*n .. batch_num*n + n` of the endless generated corpus."
     return [control_text(batch_num * n + k) for k in range(n)]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c020
+# %% ../../nbs/frameworks/04_general.ipynb #c021
 @dataclass
 class Result:
     "What one framework batch produced: the loss to train on, its parts, demo images and evaluation numbers."
@@ -258,10 +273,10 @@ def split_sizes(total: int, parts: int) -> list[int]:
     if total < parts: raise ValueError(f"batch_size {total} is smaller than the {parts} chunks this framework needs")
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c023
+# %% ../../nbs/frameworks/04_general.ipynb #c024
 def _score_chunk(player, imgs, prompts, task: QATask, labels, correct: dict):
     "Record (n correct, n, answers per class) of the predicted answer classes."
-    pred = score_classes(player, imgs, prompts, task.replies).argmax(1).cpu()
+    pred = score_classes(player, imgs, prompts, task.phrasings()).argmax(1).cpu()
     y = torch.tensor(labels)
     correct[task.name] = (int((pred == y).sum()), len(labels), torch.bincount(y, minlength=len(task.replies)).tolist())
 
@@ -334,7 +349,7 @@ def text_passes(player: AgentPlayer, batch_size: int, rng, batch_num: int, rando
     demo = {'prompt': f'{task_rows[first][0][0]} -> {task_rows[first][1][0]}', 'input': imgs[0]}
     return Result(loss, parts, demo, correct)
 
-# %% ../../nbs/frameworks/04_general.ipynb #c025
+# %% ../../nbs/frameworks/04_general.ipynb #c026
 def _tokenizer():
     if DEFAULTS['tokenizer'] is None: DEFAULTS['tokenizer'] = load_lm('tiny')[1]
     return DEFAULTS['tokenizer']

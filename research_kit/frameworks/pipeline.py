@@ -28,14 +28,16 @@ class FrameworksBenchConfig:
     naive_games: int = 4           # the per-pixel loops are slow: timed on this many games, per game
     step_batch: int = 8            # data share: batch size of the training steps
     step_repeats: int = 2          # each framework this many steps
-    learn_framework: str = 'gold_direction_qa'   # learning check: a binary QA framework trained alone
-    learn_steps: int = 400
+    learn_framework: str = 'near_gold_qa'   # learning check: a binary QA framework (balanced answers) trained alone
+    learn_steps: int = 600
     learn_batch: int = 16
     learn_lr: float = 1e-3
-    learn_eval_batches: int = 8
+    learn_eval_batches: int = 16   # held-out batches for the final accuracy (a quarter of them along the way)
+    learn_eval_every: int = 100
+    focused_steps: int = 300       # the focused check: one prompt, Yes/No, no control pass
     cpu_threads: int = 0           # torch threads on CPU (0: default)
     lm: str = 'tiny'
 
 BENCHMARK = Pipeline('frameworks', FrameworksBenchConfig, None, 'benchmarks/frameworks.ipynb',
-                     presets={'smoke': {'render_repeats': 3, 'step_repeats': 1, 'learn_steps': 400, 'cpu_threads': 1}},
+                     presets={'smoke': {'render_repeats': 3, 'step_repeats': 1, 'cpu_threads': 1}},
                      description='batched renderer vs per-game drawing, data share of a step, QA learning check')

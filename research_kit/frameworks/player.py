@@ -7,7 +7,7 @@ Docs: https://research-kit.github.io/research_kit/frameworks/player.html.md"""
 
 # %% ../../nbs/frameworks/03_player.ipynb #c002
 from __future__ import annotations
-import json, math, os, shutil, tempfile
+import json, math, os
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,57 +19,17 @@ from ..core.files import atomic_path, atomic_write_json
 from .game import ACTION_TOKENS
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'DEFAULTS', 'TINY_PLAYER', 'LORA_TARGETS', 'build_tiny_lm', 'tiny_lm_path', 'load_lm', 'sincos_2d',
-           'ImageEncoder', 'ImageDecoder', 'PlayerConfig', 'AgentPlayer']
+__all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'LORA_TARGETS', 'load_lm', 'sincos_2d', 'ImageEncoder', 'ImageDecoder',
+           'PlayerConfig', 'AgentPlayer']
 
 # %% ../../nbs/frameworks/03_player.ipynb #c005
-SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
-
-def build_tiny_lm(folder, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0) -> Path:
-    "Write a tiny Qwen3 causal LM and byte-level tokenizer to `folder` (Hugging Face format); return the folder."
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen3Config
-    folder = Path(folder)
-    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(SPECIAL_TOKENS)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<|endoftext|>', eos_token='<|im_end|>')
-    cfg = Qwen3Config(vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), head_dim=hidden // heads,
-                      max_position_embeddings=4096, tie_word_embeddings=True, pad_token_id=fast.pad_token_id,
-                      eos_token_id=fast.eos_token_id, bos_token_id=None)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(cfg)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{folder.name}.', dir=folder.parent))   # written aside, then renamed whole
-    try:
-        fast.save_pretrained(tmp); model.save_pretrained(tmp)
-        os.replace(tmp, folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (folder / 'config.json').exists(): raise   # otherwise another process built it first
-    return folder
-
-def tiny_lm_path() -> Path:
-    "The cached tiny LM folder (built on first use)."
-    folder = Path(os.environ.get('RK_CACHE', Path(tempfile.gettempdir()) / 'research_kit_cache')) / 'tiny_qwen3_bytes_v1'
-    if not (folder / 'config.json').exists(): build_tiny_lm(folder)
-    return folder
-
 def load_lm(name: str):
-    "`(model, tokenizer)` for a Hugging Face name or folder; `tiny` is the local tiny model."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    path = tiny_lm_path() if name == 'tiny' else name
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)   # fp32 weights; bf16 comes from autocast
+    "`(model, tokenizer)` for a Hugging Face name or folder; `tiny` is the kit's local tiny model (`research_kit.rl.lm`)."
+    from research_kit.rl import lm as rl_lm
+    try: return rl_lm.load_lm(name, dtype=torch.float32)   # fp32 weights; bf16 comes from autocast
     except OSError as e:
         raise OSError(f"could not load the language model {name!r} (no network at run time: it must be in the local "
                       f"Hugging Face cache or be a folder; use player.lm=tiny for the local tiny model): {e}") from None
-    return model, tok
 
 # %% ../../nbs/frameworks/03_player.ipynb #c008
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:
@@ -82,8 +42,10 @@ def sincos_2d(grid: int, dim: int) -> torch.Tensor:
     rows, cols = axis[:, None, :].expand(grid, grid, -1), axis[None, :, :].expand(grid, grid, -1)
     return torch.cat([rows, cols], -1).reshape(grid * grid, dim)
 
+POS_SCALE = 0.1   # fixed 2D positions, scaled so they do not drown the small shapes' patch embeddings
+
 class ImageEncoder(nn.Module):
-    "ViT-style: patches -> + 2D positions -> LayerNorm -> transformer encoder -> LayerNorm; `[B,3,S,S]` -> `[B,N,dim]`."
+    "ViT-style: ink patches -> + 2D positions -> LayerNorm -> transformer encoder -> LayerNorm; `[B,3,S,S]` -> `[B,N,dim]`."
     def __init__(self, image_size: int, patch: int, dim: int, layers: int, heads: int, dropout: float = 0.1):
         super().__init__()
         if image_size % patch: raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch}")
@@ -93,9 +55,11 @@ class ImageEncoder(nn.Module):
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True)
         self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm_out = nn.LayerNorm(dim)
+    def embed(self, img):
+        "Patch embeddings of the ink (`1 - img`: a white patch is the bias alone) plus the scaled positions."
+        return self.patch(1 - img).flatten(2).transpose(1, 2) + POS_SCALE * self.pos
     def forward(self, img):
-        x = self.patch(img).flatten(2).transpose(1, 2) + self.pos
-        return self.norm_out(self.body(self.drop(self.norm_in(x))))
+        return self.norm_out(self.body(self.drop(self.norm_in(self.embed(img)))))
 
 class ImageDecoder(nn.Module):
     "Queries (current image tokens) cross-attend to the LM states, then a transposed conv draws `[B,3,S,S]`."

@@ -58,27 +58,58 @@ def pixel_grid(B: int, size: int, device, center=None, factor=None):
     xs, ys = c[:, :1] + (p - 0.5) / f, c[:, 1:] + (p - 0.5) / f
     return xs.view(B, 1, size), ys.view(B, size, 1)
 
-def _paint_circles(img, X, Y, cx, cy, r, colour, valid=None) -> None:
-    "Paint `colour` into `img` `[B,3,S,S]` inside circles `[B,K]`, testing only a window of pixels around each."
-    B, S = img.shape[0], img.shape[-1]
+def _pixel_steps(X, Y):
+    "First pixel centre `(x0, y0)` `[B]` and board units per pixel `[B]` of a pixel grid."
+    B, S = X.shape[0], X.shape[-1]
     x0, y0 = X[:, 0, 0], Y[:, 0, 0]
-    dpx = (X[:, 0, -1] - X[:, 0, 0]) / (S - 1) if S > 1 else X.new_ones(B)   # board units per pixel
+    dpx = (X[:, 0, -1] - x0) / (S - 1) if S > 1 else X.new_ones(B)
+    return x0, y0, dpx
+
+def _paint(img, b, rows, cols, colour, off_walls: bool = False) -> None:
+    "Paint `colour` at pixels `(b, rows, cols)` of `img`; with `off_walls`, only where the board is not black (green > 0)."
+    if off_walls:
+        ok = img[b, 1, rows, cols] > 0; b, rows, cols = b[ok], rows[ok], cols[ok]
+    img[b, :, rows, cols] = torch.tensor(colour, dtype=img.dtype, device=img.device)
+
+def _circle_pixels(X, Y, cx, cy, r, valid=None):
+    "`(b, rows, cols)` of the pixels inside circles `[B,K]`, testing only a square window around each."
+    B, S = X.shape[0], X.shape[-1]
+    x0, y0, dpx = _pixel_steps(X, Y)
     P = int(min(S, math.ceil(float((2 * r / dpx[:, None]).max()) + 3)))
-    offs = torch.arange(P, device=img.device)
+    offs = torch.arange(P, device=X.device)
     cols = (((cx - r - x0[:, None]) / dpx[:, None]).floor().long()[..., None] + offs).clamp(0, S - 1)   # [B, K, P]
     rows = (((cy - r - y0[:, None]) / dpx[:, None]).floor().long()[..., None] + offs).clamp(0, S - 1)
     xs, ys = torch.gather(X[:, 0], 1, cols.flatten(1)).view_as(cols), torch.gather(Y[:, :, 0], 1, rows.flatten(1)).view_as(rows)
     inside = (xs - cx[..., None])[..., None, :] ** 2 + (ys - cy[..., None])[..., :, None] ** 2 < (r ** 2)[..., None, None]
     if valid is not None: inside &= valid[..., None, None]
     b, k, i, j = inside.nonzero(as_tuple=True)
-    img[b, :, rows[b, k, i], cols[b, k, j]] = torch.tensor(colour, dtype=img.dtype, device=img.device)
+    return b, rows[b, k, i], cols[b, k, j]
 
-def _paint_mask(img, mask, colour) -> None:
-    "Paint `colour` where the dense mask `[B,S,S]` is set."
-    for c in range(3): img[:, c].masked_fill_(mask, colour[c])
+def _line_pixels(X, Y, ox, oy, phi, length, valid):
+    "`(b, rows, cols)` of the pixels inside lines (rectangles `length` x `LINE_WIDTH` from `(ox, oy)` at `phi`, all `[B]`)."
+    # candidates: points every half pixel along and across each line, so every covered pixel centre has one
+    # within 0.36 px, i.e. in its own cell; each candidate pixel is then tested exactly at its centre
+    B, S = X.shape[0], X.shape[-1]
+    x0, y0, dpx = _pixel_steps(X, Y)
+    hw, step = LINE_WIDTH / 2, 0.5 * dpx
+    nu = int(math.ceil(float(((length + 2 * dpx) / step)[valid].max()))) + 1
+    nv = int(math.ceil(float(((2 * hw + 2 * dpx) / step).max()))) + 1
+    t = torch.arange(max(nu, nv), device=X.device, dtype=X.dtype)
+    u = (t[:nu] * step[:, None] - dpx[:, None])[:, :, None]             # [B, nu, 1]
+    v = (t[:nv] * step[:, None] - hw - dpx[:, None])[:, None, :]        # [B, 1, nv]
+    c, s = torch.cos(phi)[:, None, None], torch.sin(phi)[:, None, None]
+    px, py = ox[:, None, None] + c * u - s * v, oy[:, None, None] + s * u + c * v
+    cols = ((px - x0[:, None, None]) / dpx[:, None, None]).round().long().clamp(0, S - 1).flatten(1)   # nearest pixel centre
+    rows = ((py - y0[:, None, None]) / dpx[:, None, None]).round().long().clamp(0, S - 1).flatten(1)
+    xs, ys = torch.gather(X[:, 0], 1, cols), torch.gather(Y[:, :, 0], 1, rows)
+    dx, dy = xs - ox[:, None], ys - oy[:, None]
+    uu, vv = c[..., 0] * dx + s[..., 0] * dy, -s[..., 0] * dx + c[..., 0] * dy
+    inside = (uu >= 0) & (uu <= length[:, None]) & (vv.abs() <= hw) & valid[:, None]
+    b, k = inside.nonzero(as_tuple=True)
+    return b, rows[b, k], cols[b, k]
 
-def _wall_mask(X, Y, walls, valid):
-    "Pixels inside any wall `[B, S, S]`. Axis-aligned walls (the game's) as a batched outer product of row and column bands."
+def _wall_cover(X, Y, walls, valid):
+    "1 on pixels inside any wall, else 0 `[B, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
     th = walls[..., 4]
     aligned = (torch.sin(2 * th).abs() < 1e-6) & valid
     x0, y0, w, h = walls[..., 0], walls[..., 1], walls[..., 2], walls[..., 3]
@@ -87,15 +118,15 @@ def _wall_mask(X, Y, walls, valid):
     xlo, xhi, ylo, yhi = xs.min(0).values, xs.max(0).values, ys.min(0).values, ys.max(0).values
     cols = ((X >= xlo[..., None]) & (X <= xhi[..., None]) & aligned[..., None]).float()           # [B, W, S]
     rows = ((Y.transpose(1, 2) >= ylo[..., None]) & (Y.transpose(1, 2) <= yhi[..., None])).float()  # [B, W, S]
-    mask = torch.bmm(rows.transpose(1, 2), cols) > 0                                               # [B, S, S]
+    cover = torch.bmm(rows.transpose(1, 2), cols).clamp_(max=1)                                      # [B, S, S]
     rotated = valid & ~aligned
     if bool(rotated.any()):
         cth, sth = torch.cos(th)[..., None, None], torch.sin(th)[..., None, None]
         dx, dy = X.unsqueeze(1) - x0[..., None, None], Y.unsqueeze(1) - y0[..., None, None]
         u, v = cth * dx + sth * dy, -sth * dx + cth * dy
         inside = (u >= 0) & (u <= w[..., None, None]) & (v >= 0) & (v <= h[..., None, None])
-        mask |= (inside & rotated[..., None, None]).any(1)
-    return mask
+        cover = torch.maximum(cover, (inside & rotated[..., None, None]).any(1).to(cover.dtype))
+    return cover
 
 @torch.no_grad()
 def render(settings, size: int = 224, device=None, ignore_agent: bool = False, ignore_gold: bool = False,
@@ -108,23 +139,23 @@ def render(settings, size: int = 224, device=None, ignore_agent: bool = False, i
     P = pack(settings, device) if isinstance(settings, list) else {k: v.to(device) for k, v in settings.items()}
     B = P['agent'].shape[0]
     X, Y = pixel_grid(B, size, device, center, factor)
-    img = torch.ones(B, 3, size, size, device=device, dtype=dtype)
+    walls = not ignore_walls and bool(P['wall_mask'].any())
+    if walls:   # white board with black walls, written in one pass
+        cover = _wall_cover(X, Y, P['walls'], P['wall_mask'])
+        img = torch.rsub(cover[:, None].expand(B, 3, size, size), 1).to(dtype)
+    else: img = torch.ones(B, 3, size, size, device=device, dtype=dtype)
     ax, ay, th, r = P['agent'].unbind(1)
-    if not ignore_agent:
-        _paint_circles(img, X, Y, ax[:, None], ay[:, None], r[:, None], GREEN)
+    if not ignore_agent:                                     # drawn first: walls cover it
+        _paint(img, *_circle_pixels(X, Y, ax[:, None], ay[:, None], r[:, None]), GREEN, walls)
         ex, ey = ax + EYE_OFFSET * r * torch.cos(th), ay + EYE_OFFSET * r * torch.sin(th)
-        _paint_circles(img, X, Y, ex[:, None], ey[:, None], EYE_R * r[:, None], RED)
-    if not ignore_walls:
-        _paint_mask(img, _wall_mask(X, Y, P['walls'], P['wall_mask']), BLACK)
+        _paint(img, *_circle_pixels(X, Y, ex[:, None], ey[:, None], EYE_R * r[:, None]), RED, walls)
     if not ignore_gold:
         g = P['golds']
-        _paint_circles(img, X, Y, g[..., 0], g[..., 1], P['gold_r'][:, None].expand_as(g[..., 0]), GOLD, P['gold_mask'])
+        _paint(img, *_circle_pixels(X, Y, g[..., 0], g[..., 1], P['gold_r'][:, None].expand_as(g[..., 0]), P['gold_mask']), GOLD)
     if bool(P['line_mask'].any()):
-        phi, length = P['line'][:, 0].view(B, 1, 1), P['line'][:, 1].view(B, 1, 1)
-        c, s = torch.cos(phi), torch.sin(phi)
-        dx, dy = X - (ax.view(B, 1, 1) + r.view(B, 1, 1) * c), Y - (ay.view(B, 1, 1) + r.view(B, 1, 1) * s)   # from the rim
-        u, v = c * dx + s * dy, -s * dx + c * dy
-        _paint_mask(img, (u >= 0) & (u <= length) & (v.abs() <= LINE_WIDTH / 2) & P['line_mask'].view(B, 1, 1), BLUE)
+        phi, length = P['line'][:, 0], P['line'][:, 1]
+        ox, oy = ax + r * torch.cos(phi), ay + r * torch.sin(phi)   # from the rim
+        _paint(img, *_line_pixels(X, Y, ox, oy, phi, length, P['line_mask']), BLUE)
     return img
 
 # %% ../../nbs/frameworks/01_render.ipynb #c013

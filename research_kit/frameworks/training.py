@@ -26,7 +26,7 @@ import research_kit.frameworks.qa, research_kit.frameworks.imagine, research_kit
 
 # %% auto #0
 __all__ = ['SMOKE', 'FrameworksConfig', 'framework_weights', 'FrameworkSchedule', 'evaluate', 'eval_metrics', 'format_table',
-           'demo_figure', 'save_demos', 'fit']
+           'demo_figure', 'save_demos', 'average_gradients', 'fit']
 
 # %% ../../nbs/frameworks/20_training.ipynb #c005
 @dataclass
@@ -156,6 +156,26 @@ def save_demos(demos: dict, folder, step: int) -> None:
     fig = demo_figure(demos); fig.savefig(folder / 'demos.png', dpi=70); plt.close(fig)
 
 # %% ../../nbs/frameworks/20_training.ipynb #c015
+def average_gradients(optimizer: torch.optim.Optimizer, params: list) -> None:
+    "Average `params`' gradients over all processes right before every `optimizer.step()`."
+    import torch.distributed as dist
+    def hook(opt, args, kwargs):
+        world = dist.get_world_size()
+        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
+        dist.all_reduce(has)                                       # which parameters got a gradient anywhere
+        used = [p for p, h in zip(params, has.tolist()) if h > 0]
+        if not used: return
+        for p in used:
+            if p.grad is None: p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in used])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for p in used:
+            n = p.numel(); p.grad.copy_(flat[offset:offset + n].view_as(p.grad)); offset += n
+    optimizer.register_step_pre_hook(hook)
+
+# %% ../../nbs/frameworks/20_training.ipynb #c017
 def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
     "Train the player on the weighted frameworks; return headline evaluation metrics."
     seed_everything(cfg.seed)
@@ -166,9 +186,8 @@ def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
     params = [p for p in player.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=1e-9)
     tr = Trainer(cfg.trainer, player, opt, None, run=run, config=cfg, total_steps=cfg.max_steps)
-    if tr.num_processes > 1:
-        raise NotImplementedError("frameworks training runs in one process: the frameworks call the player's methods "
-                                  "directly, which DDP would not synchronise (use trainer.devices=1)")
+    if tr.num_processes > 1: average_gradients(opt, params)   # DDP's own hooks never fire (no `forward` call)
+    shard = [tr.process_index] if tr.num_processes > 1 else []
     tr.resume()
     player = tr.unwrapped
     counts = defaultdict(int, tr.extra.get('counts', {}))
@@ -179,7 +198,7 @@ def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
         step = tr.step
         name = schedule(step)
         if micro == 0 and step % cfg.reset_every == 0: player.reset()
-        rng = np.random.default_rng([cfg.seed, step, micro])
+        rng = np.random.default_rng([cfg.seed, step, micro, *shard])
         player.train()
         with tr.accumulate():
             with tr.autocast():
