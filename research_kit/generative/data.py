@@ -99,7 +99,7 @@ def _disk(radius: int) -> np.ndarray:
 def free_space(obstacles: np.ndarray, cells: int = PLAN_CELLS, robot_radius: float = ROBOT_RADIUS) -> np.ndarray:
     "Cells where the robot's centre may be: obstacles pooled to `cells` x `cells`, dilated by the robot radius."
     k = obstacles.shape[0] // cells
-    occ = obstacles[:cells * k, :cells * k].reshape(cells, k, cells, k).any(axis=(1, 3))
+    occ = obstacles[:cells * k, :cells * k].reshape(cells, k, cells * k).any(1).reshape(cells, cells, k).any(2)
     radius = max(1, round(robot_radius / (WORLD / cells)))
     occ = ndimage.binary_dilation(occ, structure=_disk(radius))
     occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
@@ -107,16 +107,18 @@ def free_space(obstacles: np.ndarray, cells: int = PLAN_CELLS, robot_radius: flo
 
 def mask_centre(mask: np.ndarray) -> tuple[float, float]:
     "Centroid (row, column) of a boolean mask, in its own pixels."
-    rows, cols = np.nonzero(mask)
-    if len(rows) == 0: raise ValueError("empty mask has no centre")
+    flat = np.flatnonzero(mask)
+    if len(flat) == 0: raise ValueError("empty mask has no centre")
+    rows, cols = np.divmod(flat, mask.shape[1])
     return rows.mean(), cols.mean()
 
 def path_exists(obstacles: np.ndarray, robot: np.ndarray, goal: np.ndarray, cells: int = PLAN_CELLS,
                 robot_radius: float = ROBOT_RADIUS) -> bool:
-    "Whether the robot (a mask) can reach the goal (a mask) among `obstacles` (a mask), all the same size."
+    "Whether the robot can reach the goal among `obstacles` (a mask); each of them is a mask or its (row, col) centre."
     free = free_space(obstacles, cells, robot_radius)
     scale = cells / obstacles.shape[0]
-    (rr, rc), (gr, gc) = mask_centre(robot), mask_centre(goal)
+    centre = lambda m: m if isinstance(m, tuple) else mask_centre(m)
+    (rr, rc), (gr, gc) = centre(robot), centre(goal)
     a, b = (int(rr * scale), int(rc * scale)), (int(gr * scale), int(gc * scale))
     if not (free[a] and free[b]): return False
     labels, _ = ndimage.label(free)
@@ -178,14 +180,20 @@ def _try_scene(rng: np.random.Generator) -> dict | None:
     # a few centimetres off still works
     blocked = ndimage.binary_dilation(obstacles | robot | goal, iterations=2)
     step = 0.15
-    # cheapest first: push distance, plus 0.4 m for turning the object by 90 degrees
-    cands = [(math.hypot(i, j) * step + 0.4 * turn, i * step, j * step, turn * math.pi / 2)
+    # cheapest first: push distance, plus 0.4 m for turning the object by 90 degrees; equal costs (pushing left or
+    # right, up or down by the same amount) go to the placement farther from the robot, which pushes the object away
+    # from itself. Ties broken by the scene, not by the loop order, keep the ground truth a function of what the
+    # model sees (the scene is turned and mirrored afterwards, so a fixed direction would look like a coin flip).
+    away = lambda ox, oy: -math.hypot(target.cx + ox - robot_c.cx, target.cy + oy - robot_c.cy)
+    cands = [(round(math.hypot(i, j) * step + 0.4 * turn, 6), away(i * step, j * step), i * step, j * step,
+              turn * math.pi / 2)
              for i in range(-12, 13) for j in range(-12, 13) for turn in (0, 1) if 0 < i * i + j * j <= 144]
-    for _, ox, oy, turn in sorted(cands):
+    robot_at, goal_at = mask_centre(robot), mask_centre(goal)      # computed once for the many path checks
+    for *_, ox, oy, turn in sorted(cands):
         cand = Rect(target.cx + ox, target.cy + oy, target.length, target.width, target.angle + turn)
         if not _inside_room(cand, 0.05): continue
         fp = raster([cand])
-        if placement_ok(fp, blocked, robot, goal, obstacles, robot_radius=ROBOT_RADIUS + 0.12):
+        if placement_ok(fp, blocked, robot_at, goal_at, obstacles, robot_radius=ROBOT_RADIUS + 0.12):
             return {'robot_image': robot, 'goal_image': goal, 'movable_objects_image': other_mask | target_mask,
                         'static_objects_image': static, 'target_object': target_mask, 'target_goal': fp}
     return None
@@ -260,20 +268,33 @@ def scene_tensors(scenes: list[dict], image_size: int = 64) -> tuple[torch.Tenso
     return x[:, :7].contiguous(), x[:, 7:].contiguous()
 
 # %% ../../nbs/generative/00_data.ipynb #c021
-def generate_dataset(out, n: int, seed: int = 0, progress: bool = True) -> Path:
-    "Write `n` scenes into folder `out` (created); return the folder."
+def _write_one(job) -> None:
+    path, seed = job
+    if not path.exists(): write_scene(path, make_scene(seed))
+
+def generate_dataset(out, n: int, seed: int = 0, progress: bool = True, workers: int | None = None) -> Path:
+    "Write `n` scenes into folder `out` (created), in `workers` processes (default: one per CPU core); return the folder."
+    import os
+    from concurrent.futures import ProcessPoolExecutor
     from tqdm.auto import tqdm
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    for i in tqdm(range(n), desc='scenes', disable=not progress, dynamic_ncols=True):
-        path = out / f'scene_{i:06d}.npz'
-        if not path.exists(): write_scene(path, make_scene(seed + i))
+    jobs = [(out / f'scene_{i:06d}.npz', seed + i) for i in range(n)]
+    jobs = [j for j in jobs if not j[0].exists()]
+    workers = min(workers or len(os.sched_getaffinity(0)), max(1, len(jobs) // 16))
+    bar = tqdm(total=n, initial=n - len(jobs), desc='scenes', disable=not progress, dynamic_ncols=True)
+    if workers <= 1:
+        for job in jobs: _write_one(job); bar.update(1)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_write_one, jobs, chunksize=8): bar.update(1)
+    bar.close()
     return out
 
 def cached_dataset(n: int, seed: int = 0, root=None, progress: bool = True) -> Path:
     "A generated data set of `n` scenes under the cache folder (`$RK_CACHE_DIR`, else ~/.cache/research_kit), made once."
     import os
     root = Path(root or os.environ.get('RK_CACHE_DIR') or Path.home() / '.cache' / 'research_kit') / 'generative'
-    final = root / f'namo-v1-n{n}-seed{seed}'
+    final = root / f'namo-v2-n{n}-seed{seed}'
     if final.exists(): return final
     tmp = root / f'.{final.name}.partial'
     generate_dataset(tmp, n, seed, progress)

@@ -26,6 +26,7 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     in_ch: int = 8           # 5 context + 2 coordinates + 1 noisy target
     out_ch: int = 1
+    embed_kernel: int = 0    # patch-embedding kernel; 0: the patch size (no overlap), larger: overlapping patches
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     "Sinusoidal embedding `[B, dim]` of continuous times `t` `[B]` (sines then cosines)."
@@ -61,7 +62,10 @@ class DiT(nn.Module):
         if img_size % cfg.patch: raise ValueError(f"image size {img_size} is not a multiple of the patch size {cfg.patch}")
         if cfg.dim % cfg.heads: raise ValueError(f"dim {cfg.dim} does not split over {cfg.heads} heads")
         self.cfg, self.img_size, self.grid = cfg, img_size, img_size // cfg.patch
-        self.patch_embed = nn.Conv2d(cfg.in_ch, cfg.dim, cfg.patch, cfg.patch)
+        k = cfg.embed_kernel or cfg.patch
+        if k < cfg.patch or (k - cfg.patch) % 2:
+            raise ValueError(f"embed_kernel {k} must be the patch size {cfg.patch} plus an even number >= 0")
+        self.patch_embed = nn.Conv2d(cfg.in_ch, cfg.dim, k, cfg.patch, padding=(k - cfg.patch) // 2)
         self.pos = nn.Parameter(torch.randn(1, self.grid ** 2, cfg.dim) * 0.02)
         self.time = nn.Sequential(nn.Linear(cfg.dim, 4 * cfg.dim), nn.SiLU(), nn.Linear(4 * cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(DiTBlock(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))

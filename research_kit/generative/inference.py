@@ -19,7 +19,7 @@ from .data import (SIZE, Rect, load_scene, pixel_to_world, placement_ok, raster,
 
 # %% auto #0
 __all__ = ['Pose', 'clean_mask', 'single_blob', 'mask_pose', 'iou', 'scene_masks', 'placement_success', 'sample_masks',
-           'score_samples', 'evaluate_sampler', 'copy_baseline_iou']
+           'score_samples', 'evaluate_sampler', 'bootstrap_interval', 'copy_baseline_iou']
 
 # %% ../../nbs/generative/04_inference.ipynb #c005
 @dataclass
@@ -114,7 +114,8 @@ def score_samples(samples: torch.Tensor, targets: torch.Tensor, scenes: list[dic
             ok[i, j] = placement_success(masks, mask_pose(m))
     return {'iou': float(ious.mean()), 'success': float(ok.mean()), 'accepted': float(acc.mean()),
             'iou_accepted': float(ious[acc].mean()) if acc.any() else 0.0,
-            'best_of_k_success': float(ok.any(1).mean()), 'scenes': n, 'samples_per_scene': k}
+            'best_of_k_success': float(ok.any(1).mean()), 'scenes': n, 'samples_per_scene': k,
+            'per_scene': {'iou': ious.mean(1).tolist(), 'success': ok.mean(1).tolist()}}
 
 def evaluate_sampler(net, sampler, ctx, targets, scenes, k: int = 4, num_steps: int = 20, seed: int = 0) -> dict:
     "Draw `k` samples for each scene and score them; adds `nfe` and `samples_per_s`."
@@ -125,6 +126,15 @@ def evaluate_sampler(net, sampler, ctx, targets, scenes, k: int = 4, num_steps: 
     elapsed = time.perf_counter() - start
     scores = score_samples(samples.reshape(len(ctx), k, *samples.shape[1:]), targets, scenes)
     return {**scores, 'nfe': nfe, 'samples_per_s': len(rep) / elapsed}
+
+def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    "Percentile bootstrap interval of the mean of `values` (one number per scene, or per-scene differences)."
+    v = np.asarray(values, float)
+    if len(v) == 0: return (float('nan'), float('nan'))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 def copy_baseline_iou(scenes: list[dict], image_size: int) -> float:
     "IoU of leaving the object where it is (its current mask as the prediction): a reference, not a model."

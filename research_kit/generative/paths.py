@@ -23,7 +23,8 @@ class PathConfig:
     beta_schedule: Literal['squaredcos_cap_v2', 'linear', 'scaled_linear'] = 'squaredcos_cap_v2'
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    prediction_type: Literal['epsilon', 'v_prediction', 'sample'] = 'epsilon'
+    prediction_type: Literal['epsilon', 'v_prediction', 'sample'] = 'epsilon'                   # diffusion
+    fm_prediction: Literal['velocity', 'x1'] = 'velocity'                                        # flow matching
 
 @dataclass
 class PathSample:
@@ -43,7 +44,7 @@ def fm_scheduler(name: str, n: float = 2.0):
     return table[name]()
 
 class FlowMatchingPath:
-    "Affine probability path of `flow_matching`; the network predicts the velocity."
+    "Affine probability path of `flow_matching`; the network predicts the velocity, or x1 (`fm_prediction='x1'`)."
     kind = 'flow_matching'
     def __init__(self, cfg: PathConfig = PathConfig()):
         from flow_matching.path import AffineProbPath
@@ -54,13 +55,20 @@ class FlowMatchingPath:
         # stay off t = 1 where some schedulers' sigma vanishes and x1 recovery divides by ~0
         t = torch.rand(x1.shape[0], generator=generator, device=x1.device) * (1 - 1e-3)
         s = self.path.sample(x_0=x0, x_1=x1, t=t)
-        return PathSample(s.x_t, t, s.dx_t)
+        return PathSample(s.x_t, t, x1 if self.cfg.fm_prediction == 'x1' else s.dx_t)
 
     def x1_from_prediction(self, pred, x_t, t):
+        if self.cfg.fm_prediction == 'x1': return pred
         tt = t.reshape(-1, *[1] * (x_t.dim() - 1))
         return self.path.velocity_to_target(pred, x_t, tt)
 
-# %% ../../nbs/generative/02_paths.ipynb #c010
+    def velocity(self, pred, x_t, t, min_gap: float = 0.05):
+        "The velocity the ODE solver integrates, from the network's output (x1 mode: t capped at 1 - `min_gap`)."
+        if self.cfg.fm_prediction != 'x1': return pred
+        tt = t.reshape(-1, *[1] * (x_t.dim() - 1)).expand(x_t.shape[0], *[1] * (x_t.dim() - 1)).clamp(max=1 - min_gap)
+        return self.path.target_to_velocity(pred, x_t, tt.to(x_t.dtype))
+
+# %% ../../nbs/generative/02_paths.ipynb #c012
 class DiffusionPath:
     "DDPM forward process of `diffusers`; the network predicts epsilon, v or the clean sample."
     kind = 'diffusion'

@@ -60,7 +60,7 @@ class GenerativeBenchConfig:
     ddpm_steps: list[int] = field(default_factory=lambda: [50, 1000])
     throughput_steps: int = 30              # bf16 vs fp32 training steps (GPU only)
 
-BENCH_SMOKE = {'train_preset': 'smoke', 'scenes': 24, 'samples': 4, 'fm_nfe': [4, 10, 20], 'dopri5_tols': [1e-3],
+BENCH_SMOKE = {'train_preset': 'smoke', 'scenes': 128, 'samples': 4, 'fm_nfe': [4, 10, 20], 'dopri5_tols': [1e-3],
                'ddpm_steps': [50]}
 
 BENCHMARK = Pipeline('generative', GenerativeBenchConfig, None, 'benchmarks/generative.ipynb',
@@ -82,13 +82,14 @@ def sampler_grid(bench: GenerativeBenchConfig, fm_cfg: GenerativeConfig, diff_cf
         for nfe in bench.fm_nfe:
             if nfe >= k:
                 rows.append({'family': f'FM {method}', 'label': f'FM {method} {nfe // k} steps', 'objective': 'flow_matching',
-                             'sampler': ODESampler(SamplerConfig(method=method)), 'steps': nfe // k})
+                             'sampler': ODESampler(SamplerConfig(method=method), fm_cfg.model.path),
+                             'steps': nfe // k})
     rows.append({'family': 'FM midpoint (torchdyn)', 'label': f'FM midpoint torchdyn {max(bench.fm_nfe) // 2} steps',
                  'objective': 'flow_matching', 'steps': max(bench.fm_nfe) // 2,
-                 'sampler': ODESampler(SamplerConfig(method='midpoint', backend='torchdyn'))})
+                 'sampler': ODESampler(SamplerConfig(method='midpoint', backend='torchdyn'), fm_cfg.model.path)})
     for tol in bench.dopri5_tols:
         rows.append({'family': 'FM dopri5', 'label': f'FM dopri5 tol {tol:g}', 'objective': 'flow_matching', 'steps': 0,
-                     'sampler': ODESampler(SamplerConfig(method='dopri5', atol=tol, rtol=tol))})
+                     'sampler': ODESampler(SamplerConfig(method='dopri5', atol=tol, rtol=tol), fm_cfg.model.path)})
     for kind, steps_list in (('ddim', bench.ddim_steps), ('ddpm', bench.ddpm_steps)):
         for steps in steps_list:
             rows.append({'family': kind.upper(), 'label': f'{kind.upper()} {steps} steps', 'objective': 'diffusion',
@@ -99,7 +100,7 @@ def sampler_grid(bench: GenerativeBenchConfig, fm_cfg: GenerativeConfig, diff_cf
 # %% ../../nbs/generative/06_pipeline.ipynb #c012
 def _samplers_for(cfg: GenerativeConfig) -> dict:
     if cfg.objective == 'flow_matching':
-        return {f'{m}': ODESampler(SamplerConfig(method=m)) for m in ('euler', 'midpoint', 'rk4', 'dopri5')}
+        return {m: ODESampler(SamplerConfig(method=m), cfg.model.path) for m in ('euler', 'midpoint', 'rk4', 'dopri5')}
     return {k: DiffusionSampler(SamplerConfig(sampler_type=k), cfg.model.path) for k in ('ddim', 'ddpm')}
 
 def browse_figure(net, cfg: GenerativeConfig, ctx, tgt, scene: dict, sampler, steps: int, k: int = 4, seed: int = 0):

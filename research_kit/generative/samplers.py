@@ -40,12 +40,14 @@ class CountCalls:
 
 # %% ../../nbs/generative/03_samplers.ipynb #c006
 class ODESampler:
-    "Integrates the learned velocity field from noise (t=0) to data (t=1)."
-    def __init__(self, cfg: SamplerConfig = SamplerConfig()):
-        self.cfg = cfg
+    "Integrates the learned velocity field from noise (t=0) to data (t=1); `path_cfg` says what the network predicts."
+    def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
+        from research_kit.generative.paths import FlowMatchingPath, PathConfig
+        self.cfg, self.path = cfg, FlowMatchingPath(path_cfg or PathConfig())
 
     def __call__(self, fn: Callable, x_init: torch.Tensor, num_steps: int = 20, generator=None) -> Sampled:
-        counted, c = CountCalls(fn), self.cfg
+        c = self.cfg
+        counted = CountCalls(lambda x, t: self.path.velocity(fn(x, t), x, t))
         adaptive = c.method == 'dopri5'
         with torch.no_grad():
             if c.backend == 'flow_matching':
@@ -86,6 +88,6 @@ class DiffusionSampler:
 
 def make_sampler(objective: str, cfg: SamplerConfig, path_cfg=None):
     "The sampler of `objective`: `ODESampler` for flow matching, `DiffusionSampler` for diffusion."
-    if objective == 'flow_matching': return ODESampler(cfg)
+    if objective == 'flow_matching': return ODESampler(cfg, path_cfg)
     if objective == 'diffusion': return DiffusionSampler(cfg, path_cfg)
     raise ValueError(f"objective: {objective!r} is not 'flow_matching' or 'diffusion'")

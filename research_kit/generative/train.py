@@ -70,10 +70,10 @@ def num_steps(cfg: GenerativeConfig) -> int:
     "Sampling steps: `sampling_steps`, else 20 (flow matching) or 50 (diffusion)."
     return cfg.sampling_steps or (20 if cfg.objective == 'flow_matching' else 50)
 
-SMOKE = {'image_size': 32, 'batch_size': 32, 'base_lr': 2e-3, 'max_epochs': 24, 'eval_scenes': 24, 'eval_samples': 4,
-         'threads': 1, 'figure_every': 8, 'data.n_scenes': 480, 'model.network.dim': 64, 'model.network.depth': 3,
-         'model.network.heads': 4, 'model.aux_loss_weight': 0.05, 'model.path.prediction_type': 'v_prediction',
-         'trainer.log_every': 10}
+SMOKE = {'image_size': 32, 'batch_size': 32, 'base_lr': 1e-3, 'max_epochs': 20, 'eval_scenes': 48, 'eval_samples': 4,
+         'threads': 1, 'figure_every': 5, 'data.n_scenes': 1500, 'model.network.dim': 64, 'model.network.depth': 3,
+         'model.network.heads': 4, 'model.network.embed_kernel': 12, 'model.aux_loss_weight': 0.5,
+         'model.path.prediction_type': 'sample', 'model.path.fm_prediction': 'x1', 'trainer.log_every': 10}
 
 # %% ../../nbs/generative/05_train.ipynb #c008
 def focal_dice_loss(p: torch.Tensor, y: torch.Tensor, alpha: float = 0.5, gamma: float = 2.0) -> torch.Tensor:
@@ -165,6 +165,8 @@ def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     total = cfg.max_epochs * per_epoch
     tr = Trainer(cfg.trainer, net, opt, run=run, config=cfg, total_steps=total)
     if not tr.resume() and cfg.ckpt_path: tr.load_state_dict(load_checkpoint(cfg.ckpt_path))
+    # every process starts from the same seed; fresh runs give each its own noise and times (DDP syncs the weights)
+    if tr.step == 0 and tr.num_processes > 1: torch.manual_seed(cfg.seed + 1_000_003 * tr.process_index)
     batches = StepBatches(len(train), cfg.batch_size, total, seed=cfg.seed, start=tr.step,
                           rank=tr.process_index, world_size=tr.num_processes)
     fig_ctx, fig_tgt, _ = eval_scenes(val, 8)
