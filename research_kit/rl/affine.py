@@ -191,7 +191,7 @@ class LLMTrainingBenchConfig:
     median_chars: int = 400           # replies: log-normal lengths with this median, `length_sigma` and a cap,
     length_sigma: float = 1.0         # the long-tailed shape of chat SFT data (most replies short, a few long)
     max_chars: int = 1000
-    rollout_envs: int = 32            # parallel environments (and episodes played one at a time)
+    rollout_envs: int = 64            # parallel environments (and episodes played one at a time)
     rollout_turns: int = 8
     repeats: int = 2                  # SFT runs of each way (the median counts)
     rollout_repeats: int = 3          # rollouts of each way, alternating (the median counts)
@@ -200,6 +200,6 @@ class LLMTrainingBenchConfig:
 
 LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 'benchmarks/llm_training.ipynb',
                                   presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 8, 'sft_batch': 16,
-                                                     'median_chars': 150, 'rollout_envs': 32, 'repeats': 1,
+                                                     'median_chars': 150, 'rollout_envs': 64, 'repeats': 1,
                                                      'rollout_repeats': 2}},
                                   description='SFT padding-free vs padded tokens/s; batched vs one-by-one PPO rollouts')
