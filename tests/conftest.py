@@ -30,3 +30,16 @@ def rk(runs_dir, *args, timeout=600, **popen):
 
 def read_run(path):
     return json.loads((Path(path) / 'run.json').read_text())
+
+
+def launch_two_cpu_processes(script_text: str, tmp_path, *args, timeout=900) -> list[dict]:
+    """Run `script_text` under `accelerate launch --multi_gpu --num_processes 2` on CPU (gloo) with `tmp_path` and
+    `args` as its arguments; return the `rank0.json` and `rank1.json` each process wrote into `tmp_path`."""
+    script = Path(tmp_path) / 'train.py'
+    script.write_text(script_text)
+    env = rk_env(Path(tmp_path) / 'runs', OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', '2', '--num_machines', '1',
+                        '--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), *map(str, args)],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr[-4000:]
+    return [json.loads((Path(tmp_path) / f'rank{r}.json').read_text()) for r in (0, 1)]

@@ -2,7 +2,7 @@
 each on its own games, and the averaged gradients keep the two copies of the player identical."""
 import json, os, subprocess, sys, textwrap
 
-from conftest import REPO
+from conftest import REPO, launch_two_cpu_processes
 
 SCRIPT = textwrap.dedent('''
     import hashlib, json, os, sys
@@ -38,15 +38,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_fit_under_accelerate_launch_with_two_cpu_processes(tmp_path):
-    script = tmp_path / 'train.py'
-    script.write_text(SCRIPT)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'RK_RUNS_DIR': str(tmp_path / 'runs')}
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'): env.pop(k, None)
-    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', '2', '--num_machines', '1',
-                        '--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), str(tmp_path)],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-4000:]
-    ranks = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    ranks = launch_two_cpu_processes(SCRIPT, tmp_path, tmp_path)
     assert [r['processes'] for r in ranks] == [2, 2] and [r['steps'] for r in ranks] == [3, 3]
     assert ranks[0]['before'] == ranks[1]['before']                  # DDP starts both from the same weights
     assert ranks[0]['after'] != ranks[0]['before']                   # training changed them...

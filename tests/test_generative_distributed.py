@@ -2,7 +2,7 @@
 their half of every batch, DDP averages the gradients, and both end with the same (changed) weights."""
 import json, os, subprocess, sys, textwrap
 
-from conftest import REPO
+from conftest import REPO, launch_two_cpu_processes
 from research_kit.generative.data import generate_dataset
 
 SCRIPT = textwrap.dedent('''
@@ -38,16 +38,7 @@ SCRIPT = textwrap.dedent('''
 
 def test_generative_fit_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     data = generate_dataset(tmp_path / 'scenes', 24, seed=200, progress=False)
-    script = tmp_path / 'train.py'
-    script.write_text(SCRIPT)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'RK_RUNS_DIR': str(tmp_path / 'runs')}
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'): env.pop(k, None)
-    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', '2', '--num_machines', '1',
-                        '--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), str(data),
-                        str(tmp_path), 'flow_matching'],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-4000:]
-    ranks = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    ranks = launch_two_cpu_processes(SCRIPT, tmp_path, data, tmp_path, 'flow_matching', timeout=600)
     assert [r['processes'] for r in ranks] == [2, 2]
     assert ranks[0]['steps'] == ranks[1]['steps'] == 4             # 18 training scenes, global batch 8: 2 steps an epoch
     assert ranks[0]['weights'] != ranks[0]['init']                 # training changed the weights...

@@ -4,7 +4,7 @@ in both processes, and DDP keeps the two copies of the weights identical."""
 import json, os, subprocess, sys, textwrap
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, launch_two_cpu_processes
 
 SCRIPT = textwrap.dedent('''
     import hashlib, json, os, sys, random
@@ -44,15 +44,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_ppo_and_sft_under_accelerate_launch_with_two_cpu_processes(tmp_path):
-    script = tmp_path / 'train.py'
-    script.write_text(SCRIPT)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'RK_RUNS_DIR': str(tmp_path / 'runs')}
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'): env.pop(k, None)
-    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', '2', '--num_machines', '1',
-                        '--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no', str(script), str(tmp_path)],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-4000:]
-    ranks = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)]
+    ranks = launch_two_cpu_processes(SCRIPT, tmp_path, tmp_path)
     assert [r['processes'] for r in ranks] == [2, 2]
     assert ranks[0]['ppo_before'] == ranks[1]['ppo_before']
     assert ranks[0]['ppo_after'] != ranks[0]['ppo_before']            # training changed the weights...
