@@ -23,11 +23,11 @@ from .player import AgentPlayer, DEFAULTS, load_lm
 
 # %% auto #0
 __all__ = ['DATA_TIME', 'img_criterion', 'CANONICAL', 'YES', 'NO', 'FRAMEWORKS', 'SCORING', 'get_text_loss', 'rng_from_torch',
-           'data_timer', 'games', 'images', 'TextBatch', 'join', 'encode', 'model_forward_with_tokens', 'as_text_batch',
-           'token_ce', 'text_loss', 'text_weight', 'score_classes', 'QATask', 'canonical_answers', 'control_text',
-           'control_texts', 'Result', 'Framework', 'scoring', 'register', 'get_framework', 'split_sizes',
-           'qa_pattern_a', 'image_pattern_b', 'text_passes', 'tensorify_list', 'simple_sample', 'get_settings_batch',
-           'get_images']
+           'data_timer', 'switched_on', 'games', 'images', 'TextBatch', 'join', 'encode', 'model_forward_with_tokens',
+           'as_text_batch', 'token_ce', 'text_loss', 'text_weight', 'score_classes', 'QATask', 'canonical_answers',
+           'control_text', 'control_texts', 'Result', 'Framework', 'scoring', 'register', 'get_framework',
+           'split_sizes', 'qa_pattern_a', 'image_pattern_b', 'text_passes', 'tensorify_list', 'simple_sample',
+           'get_settings_batch', 'get_images']
 
 # %% ../../nbs/frameworks/04_general.ipynb #c005
 def rng_from_torch() -> np.random.Generator:
@@ -42,6 +42,13 @@ def data_timer():
     start = time.perf_counter()
     try: yield
     finally: DATA_TIME['seconds'] += time.perf_counter() - start
+
+@contextmanager
+def switched_on(flag: dict):
+    "Set the module switch `flag['on']` for the duration of the block."
+    flag['on'] = True
+    try: yield
+    finally: flag['on'] = False
 
 def games(player: AgentPlayer, n: int, rng, bare: bool = True, **kw) -> list[Settings]:
     with data_timer(): return settings_batch(n, rng, bare=bare, **kw)
@@ -172,12 +179,9 @@ class QATask:
 
 CANONICAL = {'on': False}
 
-@contextmanager
 def canonical_answers():
     "QA tasks answer (and are scored) with each class's first phrasing only."
-    CANONICAL['on'] = True
-    try: yield
-    finally: CANONICAL['on'] = False
+    return switched_on(CANONICAL)
 
 YES = ["Yep", "Absolutely.", "Certainly", "I think so.", "Uh-huh.", "Sure", "Yes"]
 NO = ["Nuh-uh", "No", "I don't think so.", "Certainly not", "Absolutely not", "Nah"]
@@ -228,12 +232,9 @@ class Framework:
 FRAMEWORKS: dict[str, Framework] = {}
 SCORING = {'on': False}   # when on, QA frameworks also score their answers (evaluation)
 
-@contextmanager
 def scoring():
     "Make QA frameworks compute answer accuracy (used by evaluation)."
-    SCORING['on'] = True
-    try: yield
-    finally: SCORING['on'] = False
+    return switched_on(SCORING)
 
 def _check_flags(training, model_eval, compute_grad, optimizer, use_lora, model):
     if training and model_eval: raise ValueError("training and model_eval cannot both be True")

@@ -76,10 +76,7 @@ class RecordingLMPolicy(LMPolicy):
     def model(self): return self.policy.lm
 
     def write(self, tool: str, prompt: str, ctx: dict) -> str:
-        system, _, user = prompt.partition('\n\n')
-        ids = self.tok.apply_chat_template([{'role': 'system', 'content': system}, {'role': 'user', 'content': user}],
-                                           add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids']
-        ids = list(ids)[-self.max_prompt_tokens:]
+        ids = self.prompt_ids(prompt)[-self.max_prompt_tokens:]
         device = next(self.policy.parameters()).device
         x = torch.tensor([ids], device=device)
         with torch.no_grad():

@@ -341,12 +341,16 @@ class LMPolicy(ExpertPolicy):
         model, tok = load_lm(name)
         return cls(model, tok, **kw)
 
+    def prompt_ids(self, prompt: str) -> list[int]:
+        "Token ids of the chat for `prompt` (system instruction, blank line, user text), ready for the reply."
+        system, _, user = prompt.partition('\n\n')
+        return list(self.tok.apply_chat_template([{'role': 'system', 'content': system}, {'role': 'user', 'content': user}],
+                                                 add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids'])
+
     def write(self, tool: str, prompt: str, ctx: dict) -> str:
         import torch
-        system, _, user = prompt.partition('\n\n')
-        ids = self.tok.apply_chat_template([{'role': 'system', 'content': system}, {'role': 'user', 'content': user}],
-                                           add_generation_prompt=True, return_tensors='pt', return_dict=True)
-        ids = {k: v.to(self.model.device) for k, v in ids.items()}
+        x = torch.tensor([self.prompt_ids(prompt)], device=self.model.device)
+        ids = {'input_ids': x, 'attention_mask': torch.ones_like(x)}
         sample = self.temperature > 0
         with torch.no_grad():
             out = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=sample,
