@@ -202,7 +202,9 @@ def rl_main(argv=None) -> dict:
     pick = lambda flag, key, default: flag if flag is not None else y.get(key, default)
     seed = pick(a.seed, 'seed', 42)
     model_name = pick(a.model_name, 'model_name', 'Qwen/Qwen2.5-0.5B')
-    paths = sorted(globlib.glob(pick(a.trajectory_glob, 'trajectory_glob', 'data/raw/*/*.traj.json'), recursive=True))
+    pattern = pick(a.trajectory_glob, 'trajectory_glob', 'data/raw/*/*.traj.json')
+    paths = sorted(globlib.glob(pattern, recursive=True))
+    if not paths: ap.error(f'--trajectory_glob {pattern!r} matches no files')
     max_examples = pick(a.max_examples, 'max_examples', 1000)
     if len(paths) > max_examples: paths = sorted(random.Random(seed).sample(paths, max_examples))
     ppo = PPOConfig(lr=float(y.get('learning_rate', 1e-5)), ppo_epochs=int(y.get('ppo_epochs', 4)),
