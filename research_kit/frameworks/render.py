@@ -67,9 +67,10 @@ def _pixel_steps(X, Y):
 
 def _paint(img, b, rows, cols, colour, off_walls: bool = False) -> None:
     "Paint `colour` at pixels `(b, rows, cols)` of `img`; with `off_walls`, only where the board is not black (green > 0)."
-    if off_walls:
-        ok = img[b, 1, rows, cols] > 0; b, rows, cols = b[ok], rows[ok], cols[ok]
-    img[b, :, rows, cols] = torch.tensor(colour, dtype=img.dtype, device=img.device)
+    B, C, S, _ = img.shape
+    at, flat = (b * C * S + rows) * S + cols, img.view(-1)   # flat offsets of channel 0: one index_fill_ per channel
+    if off_walls: at = at[flat[at + S * S] > 0]               # is cheaper than a [b, :, rows, cols] index_put
+    for c, v in enumerate(colour): flat.index_fill_(0, at + c * S * S, v)
 
 def _circle_pixels(X, Y, cx, cy, r, valid=None):
     "`(b, rows, cols)` of the pixels inside circles `[B,K]`, testing only a square window around each."
