@@ -38,6 +38,7 @@ def _status_code(run: Run) -> int: return {'finished': 0, 'interrupted': 130}.ge
 
 def _run_folder(run: Run, preset, overrides, notebook: Path | None, nproc: int = 1) -> int:
     "Carry a prepared run folder through training, by notebook, in-process or by torchrun; return the exit status."
+    os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')   # read once by each child's torch at start-up
     try:
         with sigterm_as_interrupt():
             if nproc > 1:
