@@ -8,7 +8,7 @@ import torch
 from research_kit.frameworks import game as G
 from research_kit.frameworks.render import render
 from research_kit.frameworks.image_to_settings import agent_info, gold_info
-from research_kit.frameworks.player import AgentPlayer, PlayerConfig, TINY_PLAYER, load_lm
+from research_kit.frameworks.player import AgentPlayer, PlayerConfig, TINY_PLAYER, FROM_SCRATCH, load_lm
 from research_kit.frameworks.general import FRAMEWORKS, encode, text_loss, get_images, qa_pattern_a
 from research_kit.frameworks.qa import GOLD_LR, YES, NO
 import research_kit.frameworks.training  # noqa: F401  (registers every framework)
@@ -24,7 +24,7 @@ SEED_FRAMEWORKS = ['control', 'arrow_to_gold', 'position_qa', 'blue_line_qa', 'g
 def player():
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     torch.manual_seed(0)
-    yield AgentPlayer(PlayerConfig(**TINY_PLAYER, text_boost=1000.0))
+    yield AgentPlayer(PlayerConfig(**TINY_PLAYER, **FROM_SCRATCH))
     torch.set_num_threads(threads)
 
 

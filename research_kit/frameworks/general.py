@@ -122,12 +122,12 @@ def token_ce(logits, labels, mask=None):
     if (target != -100).sum() == 0: return logits.sum() * 0
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(), ignore_index=-100)
 
-def text_loss(logits, texts) -> torch.Tensor:
-    "Cross-entropy over all real tokens, plus over the answer tokens alone when there are answers."
+def text_loss(logits, texts, answer_weight: float = 1.0) -> torch.Tensor:
+    "Cross-entropy over all real tokens, plus `answer_weight` x that over the answer tokens alone when there are answers."
     if torch.is_tensor(texts): texts = as_text_batch(texts, -1)
     texts = texts.to(logits.device)
     loss = token_ce(logits, texts.labels)
-    if texts.answer_mask[:, 1:].any(): loss = loss + token_ce(logits, texts.labels, texts.answer_mask)
+    if texts.answer_mask[:, 1:].any(): loss = loss + answer_weight * token_ce(logits, texts.labels, texts.answer_mask)
     return loss
 
 img_criterion = nn.MSELoss()
@@ -136,7 +136,7 @@ def text_weight(player: AgentPlayer, divisor: float) -> float:
     "The seed's text weight 1/`divisor`, times the player's `text_boost`."
     return player.cfg.text_boost / divisor
 
-# %% ../../nbs/frameworks/04_general.ipynb #c013
+# %% ../../nbs/frameworks/04_general.ipynb #c014
 @torch.no_grad()
 def score_classes(player: AgentPlayer, imgs: torch.Tensor, prompts: list[str], replies: list[list[str]]) -> torch.Tensor:
     "Log-probability `[B, n_classes]` of each answer class after each prompt, given the images (and canvases)."
@@ -157,7 +157,7 @@ def score_classes(player: AgentPlayer, imgs: torch.Tensor, prompts: list[str], r
     cls = torch.tensor([c for c, _ in cands], device=seq.device)
     return torch.stack([torch.logsumexp(seq[:, cls == k], 1) for k in range(len(replies))], 1)
 
-# %% ../../nbs/frameworks/04_general.ipynb #c015
+# %% ../../nbs/frameworks/04_general.ipynb #c016
 @dataclass
 class QATask:
     name: str
@@ -186,7 +186,7 @@ def canonical_answers():
 YES = ["Yep", "Absolutely.", "Certainly", "I think so.", "Uh-huh.", "Sure", "Yes"]
 NO = ["Nuh-uh", "No", "I don't think so.", "Certainly not", "Absolutely not", "Nah"]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c018
+# %% ../../nbs/frameworks/04_general.ipynb #c019
 _NAMES = ['Ana', 'Ben', 'Chloe', 'Dev', 'Emma', 'Femi', 'Gus', 'Hana', 'Ivan', 'Jade', 'Kofi', 'Lena']
 _THINGS = ['apples', 'marbles', 'books', 'coins', 'pencils', 'stickers', 'cookies', 'shells', 'cards', 'stones']
 _PLACES = ['the market', 'school', 'the park', 'the library', 'the beach', 'the garden', 'the station']
@@ -210,7 +210,7 @@ def control_texts(n: int, batch_num: int = 0) -> list[str]:
     "Control sentences `batch_num*n .. batch_num*n + n` of the endless generated corpus."
     return [control_text(batch_num * n + k) for k in range(n)]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c021
+# %% ../../nbs/frameworks/04_general.ipynb #c022
 @dataclass
 class Result:
     "What one framework batch produced: the loss to train on, its parts, demo images and evaluation numbers."
@@ -274,7 +274,7 @@ def split_sizes(total: int, parts: int) -> list[int]:
     if total < parts: raise ValueError(f"batch_size {total} is smaller than the {parts} chunks this framework needs")
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
-# %% ../../nbs/frameworks/04_general.ipynb #c024
+# %% ../../nbs/frameworks/04_general.ipynb #c025
 def _score_chunk(player, imgs, prompts, task: QATask, labels, correct: dict):
     "Record (n correct, n, answers per class) of the predicted answer classes."
     pred = score_classes(player, imgs, prompts, task.phrasings()).argmax(1).cpu()
@@ -300,7 +300,7 @@ def qa_pattern_a(player: AgentPlayer, batch_size: int, rng, batch_num: int, task
     img = img_criterion(out, imgs)
     parts, start, correct = {}, 0, {}
     for task, n in zip([t.name for t in tasks] + ['control'], sizes):
-        parts[f'text_{task}'] = text_loss(logits[start:start + n], tb[start:start + n]); start += n
+        parts[f'text_{task}'] = text_loss(logits[start:start + n], tb[start:start + n], player.cfg.answer_weight); start += n
     parts['img'] = img
     loss = img + text_weight(player, divisor) * sum(v for k, v in parts.items() if k.startswith('text_'))
     if SCORING['on']:
@@ -341,7 +341,7 @@ def text_passes(player: AgentPlayer, batch_size: int, rng, batch_num: int, rando
     for name, prompts, answers in passes:
         tb = encode(player.tokenizer, prompts, answers, device=player.device)
         logits, _ = model_forward_with_tokens(player, tb, imgs, ret_imgs=False)
-        parts[f'text_{name}'] = text_loss(logits, tb)
+        parts[f'text_{name}'] = text_loss(logits, tb, player.cfg.answer_weight)
     loss = sum(parts.values())   # the seed: a plain sum (there is no image loss to balance)
     correct = {}
     if SCORING['on']:
@@ -350,7 +350,7 @@ def text_passes(player: AgentPlayer, batch_size: int, rng, batch_num: int, rando
     demo = {'prompt': f'{task_rows[first][0][0]} -> {task_rows[first][1][0]}', 'input': imgs[0]}
     return Result(loss, parts, demo, correct)
 
-# %% ../../nbs/frameworks/04_general.ipynb #c026
+# %% ../../nbs/frameworks/04_general.ipynb #c027
 def _tokenizer():
     if DEFAULTS['tokenizer'] is None: DEFAULTS['tokenizer'] = load_lm('tiny')[1]
     return DEFAULTS['tokenizer']

@@ -79,7 +79,7 @@ def comparison_v1(player, batch_size, rng, batch_num=0, random_order=True):
     before = player.canvases
     logits2, out2 = model_forward_with_tokens(player, tb2, img2)
     parts = {'img1': img_criterion(out1, img1), 'img2': img_criterion(out2, img2),
-             'text1': text_loss(logits1, tb1), 'text2': text_loss(logits2, tb2)}
+             'text1': text_loss(logits1, tb1), 'text2': text_loss(logits2, tb2, player.cfg.answer_weight)}
     loss = parts['img1'] + parts['img2'] + text_weight(player, 5000) * (parts['text1'] + parts['text2'])
     correct = {}
     if SCORING['on']:

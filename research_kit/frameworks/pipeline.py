@@ -29,12 +29,12 @@ class FrameworksBenchConfig:
     step_batch: int = 8            # data share: batch size of the training steps
     step_repeats: int = 2          # each framework this many steps
     learn_framework: str = 'near_gold_qa'   # learning check: a binary QA framework (balanced answers) trained alone
-    learn_steps: int = 600
+    learn_steps: int = 800
     learn_batch: int = 16
     learn_lr: float = 1e-3
     learn_eval_batches: int = 16   # held-out batches for the final accuracy (a quarter of them along the way)
     learn_eval_every: int = 100
-    focused_steps: int = 300       # the focused check: one prompt, Yes/No, no control pass
+    learn_canonical: bool = False  # true: answer with each class's first phrasing only (canonical_answers)
     cpu_threads: int = 0           # torch threads on CPU (0: default)
     lm: str = 'tiny'
 

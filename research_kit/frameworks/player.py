@@ -19,8 +19,8 @@ from ..core.files import atomic_path, atomic_write_json
 from .game import ACTION_TOKENS
 
 # %% auto #0
-__all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'LORA_TARGETS', 'load_lm', 'sincos_2d', 'ImageEncoder', 'ImageDecoder',
-           'PlayerConfig', 'AgentPlayer']
+__all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'FROM_SCRATCH', 'LORA_TARGETS', 'load_lm', 'sincos_2d', 'ImageEncoder',
+           'ImageDecoder', 'PlayerConfig', 'AgentPlayer']
 
 # %% ../../nbs/frameworks/03_player.ipynb #c005
 def load_lm(name: str):
@@ -93,10 +93,12 @@ class PlayerConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.1
     text_boost: float = 1.0          # multiplies the seed's text-loss weights (1/1000, 1/5000); ~1000 for an LM trained from scratch
+    answer_weight: float = 1.0       # weight of the answer-only cross-entropy in `text_loss`; ~30 for an LM trained from scratch
 
 DEFAULTS: dict = {'tokenizer': None, 'image_size': 224}   # the last player built: used by seed-style helpers
 
 TINY_PLAYER = dict(lm='tiny', image_size=112, patch_size=14, enc_dim=64, enc_layers=2, enc_heads=4, dec_layers=2, dec_heads=4)
+FROM_SCRATCH = dict(text_boost=1000.0, answer_weight=30.0)   # text-loss weights for an LM trained from scratch (the tiny one)
 LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']
 
 class AgentPlayer(nn.Module):

@@ -154,7 +154,7 @@ def direction_names(player, batch_size, rng, batch_num=0, random_order=True):
     tb = encode(player.tokenizer, [p for p, _ in pick] + control_texts(n_ctrl, batch_num),
                 [a for _, a in pick] + [None] * n_ctrl, device=player.device)
     logits, out = model_forward_with_tokens(player, tb, imgs)
-    parts = {'text_names': text_loss(logits[:n_task], tb[:n_task]), 'text_control': text_loss(logits[n_task:], tb[n_task:]),
+    parts = {'text_names': text_loss(logits[:n_task], tb[:n_task], player.cfg.answer_weight), 'text_control': text_loss(logits[n_task:], tb[n_task:]),
              'img': img_criterion(out, imgs)}
     loss = parts['img'] + text_weight(player, 1000) * (parts['text_names'] + parts['text_control'])
     correct = {}

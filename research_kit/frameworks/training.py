@@ -20,7 +20,7 @@ from ..core.config import ConfigError
 from ..core.files import atomic_write_json, atomic_write_text
 from ..core.runs import Run
 from ..core.training import Trainer, TrainerConfig
-from .player import AgentPlayer, PlayerConfig, TINY_PLAYER
+from .player import AgentPlayer, PlayerConfig, TINY_PLAYER, FROM_SCRATCH
 from .general import FRAMEWORKS, scoring
 import research_kit.frameworks.qa, research_kit.frameworks.imagine, research_kit.frameworks.memory  # register all
 
@@ -48,7 +48,7 @@ class FrameworksConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(best_metric='eval_qa_acc', best_mode='max',
                                                                           eval_every=1000, ckpt_every=1000, log_every=50))
 
-SMOKE = {**{f'player.{k}': v for k, v in TINY_PLAYER.items()}, 'player.text_boost': 1000.0,
+SMOKE = {**{f'player.{k}': v for k, v in {**TINY_PLAYER, **FROM_SCRATCH}.items()},
          'batch_size': 8, 'lr': 1e-3, 'max_steps': 240, 'eval_batches': 2, 'cpu_threads': 1,
          'trainer.eval_every': 120, 'trainer.ckpt_every': 120, 'trainer.log_every': 20}
 
