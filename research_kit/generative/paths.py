@@ -25,6 +25,9 @@ class PathConfig:
     beta_end: float = 0.02
     prediction_type: Literal['epsilon', 'v_prediction', 'sample'] = 'epsilon'                   # diffusion
     fm_prediction: Literal['velocity', 'x1'] = 'velocity'                                        # flow matching
+    t_sampling: Literal['uniform', 'logit_normal'] = 'uniform'       # flow matching training times
+    t_mean: float = 0.0                                              # logit_normal: t = sigmoid(N(t_mean, t_std))
+    t_std: float = 1.0
 
 @dataclass
 class PathSample:
@@ -48,12 +51,21 @@ class FlowMatchingPath:
     kind = 'flow_matching'
     def __init__(self, cfg: PathConfig = PathConfig()):
         from flow_matching.path import AffineProbPath
+        if cfg.t_sampling not in ('uniform', 'logit_normal'):
+            raise ValueError(f"model.path.t_sampling: {cfg.t_sampling!r} is not 'uniform' or 'logit_normal'")
+        if cfg.t_std <= 0: raise ValueError(f"model.path.t_std: {cfg.t_std} must be > 0")
         self.cfg, self.path = cfg, AffineProbPath(fm_scheduler(cfg.scheduler, cfg.polynomial_n))
+
+    def sample_t(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        "`n` training times in [0, 1 - 1e-3]: uniform, or logit-normal sigmoid(N(`t_mean`, `t_std`))."
+        # stay off t = 1 where some schedulers' sigma vanishes and x1 recovery divides by ~0
+        if self.cfg.t_sampling == 'uniform': return torch.rand(n, generator=generator, device=device) * (1 - 1e-3)
+        z = torch.randn(n, generator=generator, device=device) * self.cfg.t_std + self.cfg.t_mean
+        return torch.sigmoid(z).clamp(max=1 - 1e-3)
 
     def sample(self, x1: torch.Tensor, generator: torch.Generator | None = None) -> PathSample:
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-        # stay off t = 1 where some schedulers' sigma vanishes and x1 recovery divides by ~0
-        t = torch.rand(x1.shape[0], generator=generator, device=x1.device) * (1 - 1e-3)
+        t = self.sample_t(x1.shape[0], generator, x1.device)
         s = self.path.sample(x_0=x0, x_1=x1, t=t)
         return PathSample(s.x_t, t, x1 if self.cfg.fm_prediction == 'x1' else s.dx_t)
 
@@ -68,7 +80,7 @@ class FlowMatchingPath:
         tt = t.reshape(-1, *[1] * (x_t.dim() - 1)).expand(x_t.shape[0], *[1] * (x_t.dim() - 1)).clamp(max=1 - min_gap)
         return self.path.target_to_velocity(pred, x_t, tt.to(x_t.dtype))
 
-# %% ../../nbs/generative/02_paths.ipynb #c012
+# %% ../../nbs/generative/02_paths.ipynb #c014
 class DiffusionPath:
     "DDPM forward process of `diffusers`; the network predicts epsilon, v or the clean sample."
     kind = 'diffusion'

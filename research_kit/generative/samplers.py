@@ -13,7 +13,7 @@ from typing import Callable, Literal
 import torch
 
 # %% auto #0
-__all__ = ['SamplerConfig', 'Sampled', 'CountCalls', 'ODESampler', 'DiffusionSampler', 'make_sampler']
+__all__ = ['SamplerConfig', 'Sampled', 'CountCalls', 'fm_time_grid', 'ODESampler', 'DiffusionSampler', 'make_sampler']
 
 # %% ../../nbs/generative/03_samplers.ipynb #c004
 @dataclass
@@ -24,6 +24,7 @@ class SamplerConfig:
     rtol: float = 1e-5
     sampler_type: Literal['ddim', 'ddpm'] = 'ddim'                         # diffusion
     eta: float = 0.0                                                       # DDIM noise (0: deterministic)
+    time_grid: Literal['uniform', 'cosine'] = 'uniform'                    # fixed-step ODE solvers: where steps fall
 
 @dataclass
 class Sampled:
@@ -39,6 +40,15 @@ class CountCalls:
         return self.fn(x, t)
 
 # %% ../../nbs/generative/03_samplers.ipynb #c006
+def fm_time_grid(kind: str, num_steps: int, device=None) -> torch.Tensor:
+    "The `num_steps + 1` times, from 0 to 1, at which a fixed-step solver evaluates: 'uniform' or 'cosine'."
+    u = torch.linspace(0, 1, num_steps + 1, device=device)
+    if kind == 'uniform': return u
+    if kind == 'cosine':   # the cosine schedule's equal steps, on the condot path: t / (1 - t) = tan(pi u / 2)
+        a = u * torch.pi / 2
+        return (torch.sin(a) / (torch.sin(a) + torch.cos(a))).clamp(0, 1)
+    raise ValueError(f"model.sampler.time_grid: {kind!r} is not 'uniform' or 'cosine'")
+
 class ODESampler:
     "Integrates the learned velocity field from noise (t=0) to data (t=1); `path_cfg` says what the network predicts."
     def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
@@ -53,17 +63,20 @@ class ODESampler:
             if c.backend == 'flow_matching':
                 from flow_matching.solver import ODESolver
                 solver = ODESolver(velocity_model=lambda x, t, **_: counted(x, t))
-                x = solver.sample(x_init=x_init, step_size=None if adaptive else 1.0 / num_steps, method=c.method,
-                                  atol=c.atol, rtol=c.rtol, time_grid=torch.tensor([0.0, 1.0], device=x_init.device))
+                if adaptive or c.time_grid == 'uniform':   # uniform: steps of 1 / num_steps, as before
+                    grid, step = torch.tensor([0.0, 1.0], device=x_init.device), None if adaptive else 1.0 / num_steps
+                else: grid, step = fm_time_grid(c.time_grid, num_steps, x_init.device), None
+                x = solver.sample(x_init=x_init, step_size=step, method=c.method, atol=c.atol, rtol=c.rtol,
+                                  time_grid=grid)
             else:
                 from torchdyn.numerics import odeint
-                span = torch.linspace(0, 1, 2 if adaptive else num_steps + 1, device=x_init.device)
+                span = fm_time_grid('uniform' if adaptive else c.time_grid, 1 if adaptive else num_steps, x_init.device)
                 tol = dict(atol=c.atol, rtol=c.rtol) if adaptive else {}
                 _, traj = odeint(lambda t, x: counted(x, t), x_init, span, solver=c.method, **tol)
                 x = traj[-1]
         return Sampled(x, counted.calls)
 
-# %% ../../nbs/generative/03_samplers.ipynb #c010
+# %% ../../nbs/generative/03_samplers.ipynb #c012
 class DiffusionSampler:
     "DDIM (with `eta`) or DDPM sampling through a `diffusers` scheduler."
     def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):

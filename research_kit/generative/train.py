@@ -73,7 +73,8 @@ def num_steps(cfg: GenerativeConfig) -> int:
 SMOKE = {'image_size': 32, 'batch_size': 32, 'base_lr': 1e-3, 'max_epochs': 20, 'eval_scenes': 48, 'eval_samples': 4,
          'threads': 1, 'figure_every': 5, 'data.n_scenes': 1500, 'model.network.dim': 64, 'model.network.depth': 3,
          'model.network.heads': 4, 'model.network.embed_kernel': 12, 'model.aux_loss_weight': 0.5,
-         'model.path.prediction_type': 'sample', 'model.path.fm_prediction': 'x1', 'trainer.log_every': 10}
+         'model.path.prediction_type': 'sample', 'model.path.fm_prediction': 'x1', 'model.path.t_sampling': 'logit_normal',
+         'trainer.log_every': 10}
 
 # %% ../../nbs/generative/05_train.ipynb #c008
 def focal_dice_loss(p: torch.Tensor, y: torch.Tensor, alpha: float = 0.5, gamma: float = 2.0) -> torch.Tensor:
