@@ -109,25 +109,30 @@ def _line_pixels(X, Y, ox, oy, phi, length, valid):
     b, k = inside.nonzero(as_tuple=True)
     return b, rows[b, k], cols[b, k]
 
-def _wall_cover(X, Y, walls, valid):
-    "1 on pixels inside any wall, else 0 `[B, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
+def _board(X, Y, walls, valid, dtype) -> torch.Tensor:
+    "The white board with black walls `[B, 3, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
+    B, S = X.shape[0], X.shape[-1]
     th = walls[..., 4]
     aligned = (torch.sin(2 * th).abs() < 1e-6) & valid
     x0, y0, w, h = walls[..., 0], walls[..., 1], walls[..., 2], walls[..., 3]
     c, s = torch.cos(th).round(), torch.sin(th).round()      # exact for multiples of π/2
     xs = torch.stack([x0, x0 + w * c, x0 - h * s, x0 + w * c - h * s]); ys = torch.stack([y0, y0 + w * s, y0 + h * c, y0 + w * s + h * c])
     xlo, xhi, ylo, yhi = xs.min(0).values, xs.max(0).values, ys.min(0).values, ys.max(0).values
-    cols = ((X >= xlo[..., None]) & (X <= xhi[..., None]) & aligned[..., None]).float()           # [B, W, S]
-    rows = ((Y.transpose(1, 2) >= ylo[..., None]) & (Y.transpose(1, 2) <= yhi[..., None])).float()  # [B, W, S]
-    cover = torch.bmm(rows.transpose(1, 2), cols).clamp_(max=1)                                      # [B, S, S]
+    cols = ((X >= xlo[..., None]) & (X <= xhi[..., None]) & aligned[..., None]).to(dtype)           # [B, W, S]
+    rows = ((Y.transpose(1, 2) >= ylo[..., None]) & (Y.transpose(1, 2) <= yhi[..., None])).to(dtype)  # [B, W, S]
+    img = torch.empty(B, 3, S, S, device=X.device, dtype=dtype)
+    white = img[:, 0]                                         # 1 - (walls covering the pixel), floored at 0
+    torch.baddbmm(X.new_ones(1, 1, 1, dtype=dtype).expand(B, S, S), rows.transpose(1, 2), cols, alpha=-1, out=white)
+    white.clamp_(min=0)
     rotated = valid & ~aligned
     if bool(rotated.any()):
         cth, sth = torch.cos(th)[..., None, None], torch.sin(th)[..., None, None]
         dx, dy = X.unsqueeze(1) - x0[..., None, None], Y.unsqueeze(1) - y0[..., None, None]
         u, v = cth * dx + sth * dy, -sth * dx + cth * dy
         inside = (u >= 0) & (u <= w[..., None, None]) & (v >= 0) & (v <= h[..., None, None])
-        cover = torch.maximum(cover, (inside & rotated[..., None, None]).any(1).to(cover.dtype))
-    return cover
+        white.masked_fill_((inside & rotated[..., None, None]).any(1), 0)
+    img[:, 1].copy_(white); img[:, 2].copy_(white)
+    return img
 
 @torch.no_grad()
 def render(settings, size: int = 224, device=None, ignore_agent: bool = False, ignore_gold: bool = False,
@@ -142,8 +147,7 @@ def render(settings, size: int = 224, device=None, ignore_agent: bool = False, i
     X, Y = pixel_grid(B, size, device, center, factor)
     walls = not ignore_walls and bool(P['wall_mask'].any())
     if walls:   # white board with black walls, written in one pass
-        cover = _wall_cover(X, Y, P['walls'], P['wall_mask'])
-        img = torch.rsub(cover[:, None].expand(B, 3, size, size), 1).to(dtype)
+        img = _board(X, Y, P['walls'], P['wall_mask'], dtype)
     else: img = torch.ones(B, 3, size, size, device=device, dtype=dtype)
     ax, ay, th, r = P['agent'].unbind(1)
     if not ignore_agent:                                     # drawn first: walls cover it
@@ -240,7 +244,7 @@ def render_per_pixel(settings: list[Settings], size: int = 224) -> torch.Tensor:
         out[b] = torch.from_numpy(img).permute(2, 0, 1)
     return out
 
-# %% ../../nbs/frameworks/01_render.ipynb #c024
+# %% ../../nbs/frameworks/01_render.ipynb #c026
 def jitter(s: Settings, rng: np.random.Generator) -> Settings:
     "A copy of `s` after three random runs of one action each (forward, backward, clockwise, anticlockwise)."
     s = s.copy()
