@@ -109,9 +109,9 @@ def _line_pixels(X, Y, ox, oy, phi, length, valid):
     b, k = inside.nonzero(as_tuple=True)
     return b, rows[b, k], cols[b, k]
 
-def _board(X, Y, walls, valid, dtype) -> torch.Tensor:
-    "The white board with black walls `[B, 3, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
-    B, S = X.shape[0], X.shape[-1]
+def _board(X, Y, walls, valid, img) -> torch.Tensor:
+    "Draw the white board with black walls into `img` `[B, 3, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
+    B, S, dtype = X.shape[0], X.shape[-1], img.dtype
     th = walls[..., 4]
     aligned = (torch.sin(2 * th).abs() < 1e-6) & valid
     x0, y0, w, h = walls[..., 0], walls[..., 1], walls[..., 2], walls[..., 3]
@@ -120,7 +120,6 @@ def _board(X, Y, walls, valid, dtype) -> torch.Tensor:
     xlo, xhi, ylo, yhi = xs.min(0).values, xs.max(0).values, ys.min(0).values, ys.max(0).values
     cols = ((X >= xlo[..., None]) & (X <= xhi[..., None]) & aligned[..., None]).to(dtype)           # [B, W, S]
     rows = ((Y.transpose(1, 2) >= ylo[..., None]) & (Y.transpose(1, 2) <= yhi[..., None])).to(dtype)  # [B, W, S]
-    img = torch.empty(B, 3, S, S, device=X.device, dtype=dtype)
     white = img[:, 0]                                         # 1 - (walls covering the pixel), floored at 0
     torch.baddbmm(X.new_ones(1, 1, 1, dtype=dtype).expand(B, S, S), rows.transpose(1, 2), cols, alpha=-1, out=white)
     white.clamp_(min=0)
@@ -131,13 +130,13 @@ def _board(X, Y, walls, valid, dtype) -> torch.Tensor:
         u, v = cth * dx + sth * dy, -sth * dx + cth * dy
         inside = (u >= 0) & (u <= w[..., None, None]) & (v >= 0) & (v <= h[..., None, None])
         white.masked_fill_((inside & rotated[..., None, None]).any(1), 0)
-    img[:, 1].copy_(white); img[:, 2].copy_(white)
+    img[:, 1:].copy_(white.unsqueeze(1).expand(B, 2, S, S))
     return img
 
 @torch.no_grad()
 def render(settings, size: int = 224, device=None, ignore_agent: bool = False, ignore_gold: bool = False,
-           ignore_walls: bool = False, center=None, factor=None, dtype=torch.float32) -> torch.Tensor:
-    "Render a list of `Settings` (or a `pack`ed dict) to `[B, 3, size, size]` in [0, 1]."
+           ignore_walls: bool = False, center=None, factor=None, dtype=torch.float32, out=None) -> torch.Tensor:
+    "Render a list of `Settings` (or a `pack`ed dict) to `[B, 3, size, size]` in [0, 1] (into `out` when given)."
     if size < 1: raise ValueError(f"size must be positive, got {size}")
     if (center is None) != (factor is None): raise ValueError("zoom needs both center and factor")
     if isinstance(settings, Settings): settings = [settings]
@@ -145,10 +144,12 @@ def render(settings, size: int = 224, device=None, ignore_agent: bool = False, i
     P = pack(settings, device) if isinstance(settings, list) else {k: v.to(device) for k, v in settings.items()}
     B = P['agent'].shape[0]
     X, Y = pixel_grid(B, size, device, center, factor)
+    if out is not None and (out.shape != (B, 3, size, size) or out.device != device):
+        raise ValueError(f"out: expected a [{B}, 3, {size}, {size}] tensor on {device}, got {list(out.shape)} on {out.device}")
+    img = torch.empty(B, 3, size, size, device=device, dtype=dtype) if out is None else out
     walls = not ignore_walls and bool(P['wall_mask'].any())
-    if walls:   # white board with black walls, written in one pass
-        img = _board(X, Y, P['walls'], P['wall_mask'], dtype)
-    else: img = torch.ones(B, 3, size, size, device=device, dtype=dtype)
+    if walls: _board(X, Y, P['walls'], P['wall_mask'], img)   # white board with black walls, written in one pass
+    else: img.fill_(1)
     ax, ay, th, r = P['agent'].unbind(1)
     if not ignore_agent:                                     # drawn first: walls cover it
         _paint(img, *_circle_pixels(X, Y, ax[:, None], ay[:, None], r[:, None]), GREEN, walls)
@@ -244,7 +245,7 @@ def render_per_pixel(settings: list[Settings], size: int = 224) -> torch.Tensor:
         out[b] = torch.from_numpy(img).permute(2, 0, 1)
     return out
 
-# %% ../../nbs/frameworks/01_render.ipynb #c026
+# %% ../../nbs/frameworks/01_render.ipynb #c028
 def jitter(s: Settings, rng: np.random.Generator) -> Settings:
     "A copy of `s` after three random runs of one action each (forward, backward, clockwise, anticlockwise)."
     s = s.copy()
