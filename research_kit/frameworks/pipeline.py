@@ -24,7 +24,7 @@ class FrameworksBenchConfig:
     seed: int = 0
     render_batch: int = 64         # renderer throughput: games per batch
     render_size: int = 224
-    render_repeats: int = 5
+    render_repeats: int = 9        # rounds of (batched, output floor, bounding-box loop), timed in turns
     naive_games: int = 4           # the per-pixel loops are slow: timed on this many games, per game
     step_batch: int = 8            # data share: batch size of the training steps
     step_repeats: int = 2          # each framework this many steps
@@ -39,5 +39,5 @@ class FrameworksBenchConfig:
     lm: str = 'tiny'
 
 BENCHMARK = Pipeline('frameworks', FrameworksBenchConfig, None, 'benchmarks/frameworks.ipynb',
-                     presets={'smoke': {'render_repeats': 3, 'step_repeats': 1, 'cpu_threads': 1}},
+                     presets={'smoke': {'render_repeats': 7, 'step_repeats': 1, 'cpu_threads': 1}},
                      description='batched renderer vs per-game drawing, data share of a step, QA learning check')
