@@ -144,11 +144,14 @@ def render(settings, size: int = 224, device=None, ignore_agent: bool = False, i
     P = pack(settings, device) if isinstance(settings, list) else {k: v.to(device) for k, v in settings.items()}
     B = P['agent'].shape[0]
     X, Y = pixel_grid(B, size, device, center, factor)
-    if out is not None and (out.shape != (B, 3, size, size) or out.device != device):
-        raise ValueError(f"out: expected a [{B}, 3, {size}, {size}] tensor on {device}, got {list(out.shape)} on {out.device}")
+    if out is not None and (out.shape != (B, 3, size, size) or out.device != device or not out.is_contiguous()
+                            or not out.is_floating_point()):
+        raise ValueError(f"out: expected a contiguous floating [{B}, 3, {size}, {size}] tensor on {device}, got "
+                         f"{'a contiguous' if out.is_contiguous() else 'a non-contiguous'} {out.dtype} "
+                         f"{list(out.shape)} on {out.device}")
     img = torch.empty(B, 3, size, size, device=device, dtype=dtype) if out is None else out
     walls = not ignore_walls and bool(P['wall_mask'].any())
-    if walls: _board(X, Y, P['walls'], P['wall_mask'], img)   # white board with black walls, written in one pass
+    if walls: _board(X, Y, P['walls'], P['wall_mask'], img)   # white board with black walls
     else: img.fill_(1)
     ax, ay, th, r = P['agent'].unbind(1)
     if not ignore_agent:                                     # drawn first: walls cover it
