@@ -7,12 +7,13 @@ Docs: https://research-kit.github.io/research_kit/rl/sat.html.md"""
 # %% ../../nbs/rl/01_sat.ipynb #c002
 from __future__ import annotations
 import random, re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # %% auto #0
-__all__ = ['SATInstance', 'generate_sat', 'verify_sat', 'to_dimacs', 'from_dimacs', 'formula_text', 'sat_prompt',
-           'format_assignment', 'parse_assignment', 'sat_score', 'solve_sat', 'check_with_solver', 'sat_sample',
-           'corrupt_answers']
+__all__ = ['SATInstance', 'generate_sat', 'as_assignment', 'verify_sat', 'to_dimacs', 'from_dimacs', 'read_dimacs',
+           'formula_text', 'sat_prompt', 'format_assignment', 'parse_assignment', 'sat_score', 'solve_sat',
+           'check_with_solver', 'sat_sample', 'corrupt_answers']
 
 # %% ../../nbs/rl/01_sat.ipynb #c005
 @dataclass
@@ -41,8 +42,26 @@ def generate_sat(seed: int, n_vars: int | None = None, k: int | None = None, rat
         clauses.append(tuple(v if s else -v for v, s in zip(vars_, signs)))
     return SATInstance(n, clauses, planted)
 
-def verify_sat(clauses, assignment: dict[int, bool] | None) -> bool:
-    "True when every clause has a literal made true by `assignment`; an unassigned variable satisfies nothing."
+def _truth(value, var) -> bool | None:
+    "A bool from True/False, a numpy bool or a 0/1 integer (numpy's too); `None` (unassigned) stays `None`."
+    if value is None: return None
+    if getattr(value, 'ndim', None) == 0 and hasattr(value, 'item'): value = value.item()   # numpy (or torch) scalars
+    if isinstance(value, bool): return value
+    if isinstance(value, int) and value in (0, 1): return bool(value)
+    raise ValueError(f'assignment: the value of x{var} is {value!r}, not True/False or 0/1')
+
+def as_assignment(assignment) -> dict[int, bool]:
+    "`{var: bool}` from a dict `{var: value}` or a sequence/array whose i-th value is x(i+1)'s; values as `_truth`."
+    if isinstance(assignment, Mapping): items = assignment.items()
+    elif isinstance(assignment, (str, bytes)) or getattr(assignment, 'ndim', 1) != 1:
+        raise ValueError(f'assignment: expected a dict or a 1-D sequence of values, got {type(assignment).__name__}')
+    else: items = enumerate(assignment, 1)
+    return {int(v): b for v, val in items if (b := _truth(val, v)) is not None}
+
+def verify_sat(clauses, assignment) -> bool:
+    "Whether every clause has a literal made true by `assignment` (see `as_assignment`); unassigned vars satisfy none."
+    if assignment is None: return False
+    assignment = as_assignment(assignment)
     if not assignment: return False
     return all(any(assignment.get(abs(l)) is (l > 0) for l in c) for c in clauses)
 
@@ -54,33 +73,51 @@ def to_dimacs(inst: SATInstance) -> str:
     lines += [' '.join(map(str, c)) + ' 0' for c in inst.clauses]
     return '\n'.join(lines) + '\n'
 
+def _ints(tokens, source, i, what):
+    try: return [int(t) for t in tokens]
+    except ValueError: raise ValueError(f'{source}:{i}: {what} must be integers, got {" ".join(tokens)!r}') from None
+
 def from_dimacs(text: str, source: str = '<dimacs>') -> SATInstance:
-    "Parse DIMACS CNF; bad input raises `ValueError` naming the source and line."
+    "Parse DIMACS CNF (SATLIB's `%` / `0` trailer included); bad input raises `ValueError` naming the source and line."
     n_vars = n_clauses = None
-    clauses, current, planted = [], [], None
+    clauses, current, planted, end = [], [], None, None
     for i, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if not line or line.startswith('%'): continue
+        if end is not None:                          # SATLIB ends its files with a line '%' and then a line '0'
+            if line.split() not in ([], ['0']):
+                raise ValueError(f"{source}:{i}: {line!r} after the '%' end marker (line {end})")
+            continue
+        if not line: continue
+        if line.startswith('%'):
+            if line != '%': raise ValueError(f"{source}:{i}: bad end marker {line!r} (expected a lone '%')")
+            end = i; continue
         if line.startswith('c'):
             if line.startswith('c planted '):
-                planted = {abs(int(t)): int(t) > 0 for t in line.split()[2:]}
+                planted = {abs(v): v > 0 for v in _ints(line.split()[2:], source, i, 'planted literals')}
             continue
         if line.startswith('p'):
             parts = line.split()
             if len(parts) != 4 or parts[1] != 'cnf': raise ValueError(f'{source}:{i}: bad problem line {line!r}')
-            n_vars, n_clauses = int(parts[2]), int(parts[3])
+            if n_vars is not None: raise ValueError(f'{source}:{i}: a second "p cnf" line')
+            n_vars, n_clauses = _ints(parts[2:], source, i, 'the variable and clause counts')
             continue
         if n_vars is None: raise ValueError(f'{source}:{i}: clause before the "p cnf" line')
-        for tok in line.split():
+        for tok in line.split():                     # a clause may span lines, a line may hold several clauses
             try: lit = int(tok)
             except ValueError: raise ValueError(f'{source}:{i}: {tok!r} is not a literal') from None
             if abs(lit) > n_vars: raise ValueError(f'{source}:{i}: literal {lit} beyond {n_vars} variables')
-            if lit == 0: clauses.append(tuple(current)); current = []
-            else: current.append(lit)
+            if lit != 0: current.append(lit)
+            elif not current: raise ValueError(f'{source}:{i}: empty clause (a 0 with no literals before it)')
+            else: clauses.append(tuple(current)); current = []
     if n_vars is None: raise ValueError(f'{source}: no "p cnf" line')
-    if current: clauses.append(tuple(current))
+    if current: clauses.append(tuple(current))      # the last clause may omit its 0
     if len(clauses) != n_clauses: raise ValueError(f'{source}: header says {n_clauses} clauses, found {len(clauses)}')
     return SATInstance(n_vars, clauses, planted)
+
+def read_dimacs(path) -> SATInstance:
+    "`from_dimacs` on a file (a SATLIB instance such as `uf20-01.cnf`); errors name the file and line."
+    from pathlib import Path
+    return from_dimacs(Path(path).read_text(), str(path))
 
 # %% ../../nbs/rl/01_sat.ipynb #c011
 def formula_text(clauses) -> str:
