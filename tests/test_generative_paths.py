@@ -51,3 +51,65 @@ def test_cosine_grid_solver_lands_on_a_constant_x1():
         s = ODESampler(SamplerConfig(method=method, time_grid='cosine'), PathConfig(fm_prediction='x1'))
         out = s(lambda x, t: x1, torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0)), 10)
         assert torch.allclose(out.x, x1, atol=tol) and out.nfe == 10 * {'euler': 1, 'midpoint': 2, 'rk4': 4}[method]
+
+
+# Solvers on fields that depend on t (dx/dt = -x cannot tell at which times a solver evaluates its stages), in
+# float64. dx/dt = t: x(1) = x(0) + 1/2, midpoint and rk4 are exact on it; dx/dt = x (1 + cos 3t):
+# x(1) = x(0) exp(1 + sin(3) / 3).
+import math
+
+from research_kit.generative.samplers import ODE_BACKENDS
+
+X0 = torch.ones(2, 1, 2, 2, dtype=torch.float64)
+FIELDS = {'t': (lambda x, t: t * torch.ones_like(x), X0 + 0.5),
+          'x(1+cos 3t)': (lambda x, t: x * (1 + torch.cos(3 * t)), X0 * math.exp(1 + math.sin(3) / 3))}
+NOMINAL = {'euler': 1, 'midpoint': 2, 'rk4': 4}
+
+
+def ode_error(field, steps, **cfg):
+    f, exact = FIELDS[field]
+    out = ODESampler(SamplerConfig(**cfg))(f, X0, steps)
+    return (out.x - exact).abs().max().item(), out.nfe
+
+
+def observed_order(field, steps, **cfg):
+    "log2(err(h) / err(h/2)) at the finest pair of `steps` (each twice the last); inf when exact on the field."
+    errs = [ode_error(field, n, **cfg)[0] for n in steps]
+    return math.log2(errs[-2] / errs[-1]) if errs[-2] > 1e-12 else math.inf
+
+
+@pytest.mark.parametrize('backend', ODE_BACKENDS)
+@pytest.mark.parametrize('time_grid', ['uniform', 'cosine'])
+@pytest.mark.parametrize('method', list(NOMINAL))
+def test_fixed_step_solvers_have_their_order_on_time_dependent_fields(method, backend, time_grid):
+    steps = [16, 32, 64] if method == 'rk4' else [32, 64, 128]
+    for field in FIELDS:
+        order = observed_order(field, steps, method=method, backend=backend, time_grid=time_grid)
+        exact = field == 't' and method != 'euler'          # midpoint and rk4 integrate dx/dt = t exactly
+        assert (exact and order == math.inf) or abs(order - NOMINAL[method]) < 0.2, (field, order)
+    assert ode_error('t', 8, method=method, backend=backend, time_grid=time_grid)[1] == 8 * NOMINAL[method]
+
+
+@pytest.mark.parametrize('backend', ODE_BACKENDS)
+def test_one_rk4_step_on_dx_dt_equal_t_is_exact(backend):
+    "The issue's example: torchdyn 1.0.6's own RungeKutta4 gives 0.25 here."
+    out = ODESampler(SamplerConfig(method='rk4', backend=backend))(lambda x, t: t * torch.ones_like(x), torch.zeros(1), 1)
+    assert abs(out.x.item() - 0.5) < 1e-6 and out.nfe == 4
+
+
+@pytest.mark.parametrize('backend', ODE_BACKENDS)
+def test_dopri5_meets_its_tolerance_on_time_dependent_fields(backend):
+    last = {}
+    for tol in (1e-5, 1e-7, 1e-9):
+        for field, (_, exact) in FIELDS.items():
+            err, nfe = ode_error(field, 0, method='dopri5', backend=backend, atol=tol, rtol=tol)
+            assert err < 10 * tol * (1 + exact.abs().max().item()), (field, tol, err)
+            assert nfe >= last.get(field, 0)        # a tighter tolerance never costs fewer evaluations
+            last[field] = nfe
+
+
+@pytest.mark.parametrize('key, cfg', [('model.sampler.method', dict(method='tsit5')),
+                                      ('model.sampler.backend', dict(backend='torchdiffeq'))])
+def test_unknown_solver_is_refused_naming_the_key_and_choices(key, cfg):
+    with pytest.raises(ValueError, match=key + r".*\['"):
+        ODESampler(SamplerConfig(**cfg))

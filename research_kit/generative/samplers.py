@@ -11,19 +11,21 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 import torch
+from ..core.config import PosFloat, Prob
 
 # %% auto #0
-__all__ = ['SamplerConfig', 'Sampled', 'CountCalls', 'fm_time_grid', 'ODESampler', 'DiffusionSampler', 'make_sampler']
+__all__ = ['ODE_METHODS', 'ODE_BACKENDS', 'SamplerConfig', 'Sampled', 'CountCalls', 'fm_time_grid', 'ClassicalRK4',
+           'torchdyn_solver', 'ODESampler', 'DiffusionSampler', 'make_sampler']
 
 # %% ../../nbs/generative/03_samplers.ipynb #c004
 @dataclass
 class SamplerConfig:
     method: Literal['euler', 'midpoint', 'rk4', 'dopri5'] = 'midpoint'     # flow matching ODE solver
     backend: Literal['flow_matching', 'torchdyn'] = 'flow_matching'
-    atol: float = 1e-5                                                     # dopri5 tolerances
-    rtol: float = 1e-5
+    atol: PosFloat = 1e-5                                                  # dopri5 tolerances
+    rtol: PosFloat = 1e-5
     sampler_type: Literal['ddim', 'ddpm'] = 'ddim'                         # diffusion
-    eta: float = 0.0                                                       # DDIM noise (0: deterministic)
+    eta: Prob = 0.0                                                        # DDIM noise (0: deterministic)
     time_grid: Literal['uniform', 'cosine'] = 'uniform'                    # fixed-step ODE solvers: where steps fall
 
 @dataclass
@@ -40,39 +42,63 @@ class CountCalls:
         return self.fn(x, t)
 
 # %% ../../nbs/generative/03_samplers.ipynb #c006
-def fm_time_grid(kind: str, num_steps: int, device=None) -> torch.Tensor:
+def fm_time_grid(kind: str, num_steps: int, device=None, dtype=None) -> torch.Tensor:
     "The `num_steps + 1` times, from 0 to 1, at which a fixed-step solver evaluates: 'uniform' or 'cosine'."
-    u = torch.linspace(0, 1, num_steps + 1, device=device)
+    u = torch.linspace(0, 1, num_steps + 1, device=device, dtype=dtype)
     if kind == 'uniform': return u
     if kind == 'cosine':   # the cosine schedule's equal steps, on the condot path: t / (1 - t) = tan(pi u / 2)
         a = u * torch.pi / 2
         return (torch.sin(a) / (torch.sin(a) + torch.cos(a))).clamp(0, 1)
     raise ValueError(f"model.sampler.time_grid: {kind!r} is not 'uniform' or 'cosine'")
 
+class ClassicalRK4:
+    "The classical Runge-Kutta 4 step (stages at t, t + h/2, t + h/2, t + h) in the interface torchdyn's `odeint` uses."
+    order, stepping_class = 4, 'fixed'
+    def sync_device_dtype(self, x, t_span): return x, t_span.to(x.device)
+    def step(self, f, x, t, dt, k1=None, args=None):
+        k1 = f(t, x) if k1 is None else k1
+        k2 = f(t + dt / 2, x + dt / 2 * k1)
+        k3 = f(t + dt / 2, x + dt / 2 * k2)
+        k4 = f(t + dt, x + dt * k3)
+        return None, x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
+
+ODE_METHODS, ODE_BACKENDS = ('euler', 'midpoint', 'rk4', 'dopri5'), ('flow_matching', 'torchdyn')
+
+def torchdyn_solver(method: str):
+    "What torchdyn's `odeint` gets for `method`: torchdyn's own solver, except for rk4."
+    # torchdyn 1.0.6's RungeKutta4 evaluates its stages at t, t + h/2, t + h/2 (it reads c[0..2] of c = 0, 1/2, 1/2, 1):
+    # exact on dx/dt = f(x) but first order once the field depends on t. Its euler, midpoint and dopri5 are right.
+    return ClassicalRK4() if method == 'rk4' else method
+
 class ODESampler:
     "Integrates the learned velocity field from noise (t=0) to data (t=1); `path_cfg` says what the network predicts."
     def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
         from research_kit.generative.paths import FlowMatchingPath, PathConfig
+        if cfg.method not in ODE_METHODS:
+            raise ValueError(f'model.sampler.method: {cfg.method!r} is not one of {list(ODE_METHODS)}')
+        if cfg.backend not in ODE_BACKENDS:
+            raise ValueError(f'model.sampler.backend: {cfg.backend!r} is not one of {list(ODE_BACKENDS)}')
         self.cfg, self.path = cfg, FlowMatchingPath(path_cfg or PathConfig())
 
     def __call__(self, fn: Callable, x_init: torch.Tensor, num_steps: int = 20, generator=None) -> Sampled:
         c = self.cfg
         counted = CountCalls(lambda x, t: self.path.velocity(fn(x, t), x, t))
         adaptive = c.method == 'dopri5'
+        dev, tdt = x_init.device, torch.promote_types(x_init.dtype, torch.float32)   # float64 states get float64 times
         with torch.no_grad():
             if c.backend == 'flow_matching':
                 from flow_matching.solver import ODESolver
                 solver = ODESolver(velocity_model=lambda x, t, **_: counted(x, t))
                 if adaptive or c.time_grid == 'uniform':   # uniform: steps of 1 / num_steps, as before
-                    grid, step = torch.tensor([0.0, 1.0], device=x_init.device), None if adaptive else 1.0 / num_steps
-                else: grid, step = fm_time_grid(c.time_grid, num_steps, x_init.device), None
+                    grid, step = torch.tensor([0.0, 1.0], device=dev, dtype=tdt), None if adaptive else 1.0 / num_steps
+                else: grid, step = fm_time_grid(c.time_grid, num_steps, dev, tdt), None
                 x = solver.sample(x_init=x_init, step_size=step, method=c.method, atol=c.atol, rtol=c.rtol,
                                   time_grid=grid)
             else:
                 from torchdyn.numerics import odeint
-                span = fm_time_grid('uniform' if adaptive else c.time_grid, 1 if adaptive else num_steps, x_init.device)
+                span = fm_time_grid('uniform' if adaptive else c.time_grid, 1 if adaptive else num_steps, dev, tdt)
                 tol = dict(atol=c.atol, rtol=c.rtol) if adaptive else {}
-                _, traj = odeint(lambda t, x: counted(x, t), x_init, span, solver=c.method, **tol)
+                _, traj = odeint(lambda t, x: counted(x, t), x_init, span, solver=torchdyn_solver(c.method), **tol)
                 x = traj[-1]
         return Sampled(x, counted.calls)
 
