@@ -6,15 +6,16 @@ Docs: https://research-kit.github.io/research_kit/core/config.html.md"""
 
 # %% ../../nbs/core/00_config.ipynb #c002
 from __future__ import annotations
-import dataclasses, difflib, types, typing
+import dataclasses, difflib, functools, math, types, typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 
 # %% auto #0
-__all__ = ['ConfigError', 'coerce', 'config_keys', 'make_variant', 'set_key', 'to_dict', 'from_dict', 'save_yaml', 'load_yaml',
-           'parse_overrides', 'build_config']
+__all__ = ['PosInt', 'NonNegInt', 'PosFloat', 'NonNegFloat', 'Prob', 'Rate', 'Fraction', 'Real', 'ConfigError', 'coerce', 'Range',
+           'field_range', 'check_config', 'argtype', 'config_keys', 'make_variant', 'set_key', 'to_dict', 'from_dict',
+           'save_yaml', 'load_yaml', 'parse_overrides', 'build_config']
 
 # %% ../../nbs/core/00_config.ipynb #c005
 class ConfigError(ValueError):
@@ -88,6 +89,98 @@ def coerce(value: Any, tp: Any, key: str = 'value') -> Any:
     if isinstance(tp, type) and isinstance(value, tp): return value
     raise ConfigError(f"{key}: cannot read {value!r} as {_type_name(tp)}")
 
+# %% ../../nbs/core/00_config.ipynb #c021
+@dataclass(frozen=True)
+class Range:
+    "The valid values of a numeric field: inclusive (`ge`, `le`) or strict (`gt`, `lt`) bounds, a `multiple_of`, and `also` (extra allowed values such as -1 for 'all')."
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    multiple_of: int | None = None
+    also: tuple = ()
+
+    def __str__(self) -> str:
+        lo = f'[{self.ge:g}' if self.ge is not None else f'({self.gt:g}' if self.gt is not None else None
+        hi = f'{self.le:g}]' if self.le is not None else f'{self.lt:g})' if self.lt is not None else None
+        if lo and hi: text = f'in {lo}, {hi}'
+        elif lo: text = ('>= ' if lo[0] == '[' else '> ') + lo[1:]
+        elif hi: text = ('<= ' if hi[-1] == ']' else '< ') + hi[:-1]
+        else: text = 'a finite number'
+        if self.multiple_of: text += f' and a multiple of {self.multiple_of}'
+        return text + ''.join(f' (or {a})' for a in self.also)
+
+    def accepts(self, value) -> bool:
+        if value in self.also: return True
+        if isinstance(value, float) and not math.isfinite(value): return False
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt)
+                and (not self.multiple_of or value % self.multiple_of == 0))
+
+PosInt = Annotated[int, Range(ge=1)]
+NonNegInt = Annotated[int, Range(ge=0)]
+PosFloat = Annotated[float, Range(gt=0)]
+NonNegFloat = Annotated[float, Range(ge=0)]
+Prob = Annotated[float, Range(ge=0, le=1)]
+Rate = Annotated[float, Range(ge=0, lt=1)]
+Fraction = Annotated[float, Range(gt=0, lt=1)]
+Real = Annotated[float, Range()]
+
+# %% ../../nbs/core/00_config.ipynb #c024
+def field_range(cls, name: str) -> Range | None:
+    "The `Range` declared on field `name` of dataclass `cls` (looking inside `X | None` and `list[X]`), or None."
+    return _ranges(cls).get(name)
+
+def _range_of(tp) -> Range | None:
+    if get_origin(tp) is Annotated: return next((m for m in tp.__metadata__ if isinstance(m, Range)), None)
+    for arg in get_args(tp):
+        if arg is not Ellipsis and (r := _range_of(arg)): return r
+    return None
+
+@functools.cache
+def _ranges(cls) -> dict[str, Range]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.name: r for f in fields(cls) if (r := _range_of(hints[f.name]))}
+
+def _numbers(value):
+    if isinstance(value, bool) or value is None: return []
+    if isinstance(value, (int, float)): return [value]
+    if isinstance(value, (list, tuple)): return [v for x in value for v in _numbers(x)]
+    return []
+
+def _problems(cfg, prefix: str = '') -> list[str]:
+    found = []
+    for f in fields(cfg):
+        value, key = getattr(cfg, f.name), prefix + f.name
+        if is_dataclass(value): found += _problems(value, key + '.')
+        elif (r := field_range(type(cfg), f.name)) and not all(r.accepts(v) for v in _numbers(value)):
+            found.append(f'{key}={value!r} is out of range: valid values are {r}')
+    try:
+        for key, why in (cfg.invalid() if hasattr(cfg, 'invalid') else ()): found.append(f'{prefix}{key}: {why}')
+    except ArithmeticError:
+        if not found: raise   # a rule may divide by a value that is already reported as out of range
+    return found
+
+def check_config(cfg):
+    "Return `cfg` if every value is in its declared range and every cross-field rule holds; else raise one `ConfigError` naming them all."
+    problems = _problems(cfg)
+    if len(problems) == 1: raise ConfigError(problems[0])
+    if problems: raise ConfigError(f"{len(problems)} invalid values:\n  " + '\n  '.join(problems))
+    return cfg
+
+# %% ../../nbs/core/00_config.ipynb #c027
+def argtype(tp):
+    "An argparse `type=` for `tp` (`int`, `float` or a range-annotated alias such as `PosInt`) that refuses out-of-range values."
+    import argparse
+    base, limits = (get_args(tp)[0], _range_of(tp)) if get_origin(tp) is Annotated else (tp, None)
+    def parse(text: str):
+        try: value = coerce(text, base)
+        except ConfigError: raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if base is int else 'a number'}") from None
+        if limits and not limits.accepts(value): raise argparse.ArgumentTypeError(f'{text} is out of range: valid values are {limits}')
+        return value
+    parse.__name__ = _type_name(base)
+    return parse
+
 # %% ../../nbs/core/00_config.ipynb #c010
 def _field_types(cls) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
@@ -144,7 +237,7 @@ def to_dict(cfg) -> dict:
     return plain(cfg)
 
 def from_dict(cls, data: dict, prefix: str = ''):
-    "Build dataclass `cls` from a nested dict, starting from its defaults; unknown keys and bad values raise `ConfigError`."
+    "Build dataclass `cls` from a nested dict, starting from its defaults; unknown keys, bad values and out-of-range values raise `ConfigError`."
     cfg = cls()
     if not isinstance(data, dict): raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
     dotted_prefix = f'{prefix}.' if prefix else ''
@@ -155,7 +248,7 @@ def from_dict(cls, data: dict, prefix: str = ''):
             cfg = dataclasses.replace(cfg, **{key: from_dict(type(current), value, dotted_prefix + key)})
         else:
             cfg = set_key(cfg, key, value, dotted_prefix)
-    return cfg
+    return cfg if prefix else check_config(cfg)
 
 def save_yaml(cfg, path) -> None:
     "Write `cfg` as YAML to `path` atomically."
@@ -181,11 +274,11 @@ def parse_overrides(overrides) -> list[tuple[str, str]]:
     return pairs
 
 def build_config(cls, presets: dict[str, dict] | None = None, preset: str | None = None, overrides=()):
-    "Defaults of `cls`, then the named `preset`, then the `key=value` `overrides`."
+    "Defaults of `cls`, then the named `preset`, then the `key=value` `overrides`; checked whole by `check_config`."
     presets = presets or {}
     cfg = cls()
     if preset not in (None, '', 'default'):
         if preset not in presets: raise ConfigError(f"preset: {preset!r} is not a preset; choices: {['default', *presets]}")
         for key, value in presets[preset].items(): cfg = set_key(cfg, key, value)
     for key, value in parse_overrides(overrides): cfg = set_key(cfg, key, value)
-    return cfg
+    return check_config(cfg)

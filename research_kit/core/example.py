@@ -21,6 +21,7 @@ from .checkpoints import seed_everything
 from .pipelines import Pipeline
 from .runs import Run
 from .training import StepBatches, Trainer, TrainerConfig
+from .config import argtype, PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
 
 # %% auto #0
 __all__ = ['SMOKE', 'PIPELINE', 'BENCHMARK', 'SpiralData', 'SpiralModel', 'ExampleConfig', 'make_spirals', 'SpiralMLP',
@@ -29,30 +30,33 @@ __all__ = ['SMOKE', 'PIPELINE', 'BENCHMARK', 'SpiralData', 'SpiralModel', 'Examp
 # %% ../../nbs/core/08_example.ipynb #c005
 @dataclass
 class SpiralData:
-    n_train: int = 8192
-    n_val: int = 2048
-    arms: int = 3
-    noise: float = 0.1
-    turns: float = 1.0
+    n_train: PosInt = 8192
+    n_val: PosInt = 2048
+    arms: PosInt = 3
+    noise: NonNegFloat = 0.1
+    turns: PosFloat = 1.0
 
 @dataclass
 class SpiralModel:
-    hidden: int = 256
-    depth: int = 4
-    dropout: float = 0.0
+    hidden: PosInt = 256
+    depth: PosInt = 4
+    dropout: Rate = 0.0
 
 @dataclass
 class ExampleConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     data: SpiralData = field(default_factory=SpiralData)
     model: SpiralModel = field(default_factory=SpiralModel)
-    batch_size: int = 256             # global batch, split over processes
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    max_steps: int = 4000
+    batch_size: PosInt = 256  # global batch, split over processes
+    lr: PosFloat = 3e-3
+    weight_decay: NonNegFloat = 1e-4
+    warmup_steps: NonNegInt = 100
+    max_steps: PosInt = 4000
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(best_metric='val_acc', best_mode='max',
                                                                           eval_every=250, ckpt_every=250, log_every=25))
+    def invalid(self):
+        if self.trainer.devices > 1 and self.batch_size % self.trainer.devices:
+            yield 'batch_size', f'{self.batch_size} does not split over trainer.devices={self.trainer.devices} processes'
 
 SMOKE = {'data.n_train': 2048, 'data.n_val': 512, 'model.hidden': 128, 'model.depth': 3, 'batch_size': 128,
          'lr': 1e-2, 'max_steps': 300, 'warmup_steps': 20, 'trainer.eval_every': 50, 'trainer.ckpt_every': 50, 'trainer.log_every': 10}
@@ -148,12 +152,12 @@ PIPELINE = Pipeline('example', ExampleConfig, fit, 'experiments/example.ipynb', 
 
 @dataclass
 class ExampleBenchConfig:
-    seed: int = 0
-    batch_size: int = 256
-    steps: int = 300
-    repeats: int = 3
-    hidden: int = 256
-    depth: int = 4
+    seed: NonNegInt = 0
+    batch_size: PosInt = 256
+    steps: PosInt = 300
+    repeats: PosInt = 3
+    hidden: PosInt = 256
+    depth: PosInt = 4
 
 BENCHMARK = Pipeline('example', ExampleBenchConfig, None, 'benchmarks/example.ipynb',
                      presets={'smoke': {'steps': 100, 'hidden': 128}},
@@ -163,8 +167,8 @@ def data_main(argv=None) -> Path:
     "`rk data example --out FILE --n N`: write a spirals data set."
     ap = argparse.ArgumentParser(prog='rk data example', description='Write a spirals data set to an .npz file.')
     ap.add_argument('--out', required=True, type=Path)
-    ap.add_argument('--n', type=int, default=1000)
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--n', type=argtype(PosInt), default=1000)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
     args = ap.parse_args(argv)
     from research_kit.core.files import atomic_path
     x, y = make_spirals(args.n, seed=args.seed)

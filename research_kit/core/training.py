@@ -9,7 +9,7 @@ Docs: https://research-kit.github.io/research_kit/core/training.html.md"""
 from __future__ import annotations
 import contextlib, math, os, signal, sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from typing import Annotated, Any, Callable, ClassVar, Iterator, Literal
 
 import torch
 from accelerate import Accelerator
@@ -18,7 +18,7 @@ from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointManager, rng_state, seed_everything, set_rng_state
-from .config import to_dict
+from .config import to_dict, Range, PosInt, NonNegInt, NonNegFloat
 from .runs import Run
 
 # %% auto #0
@@ -27,17 +27,17 @@ __all__ = ['TrainerConfig', 'resolve_mixed_precision', 'make_accelerator', 'Step
 # %% ../../nbs/core/04_training.ipynb #c005
 @dataclass
 class TrainerConfig:
-    devices: int = 1                 # processes to launch from a notebook; -1 = every visible GPU
+    devices: Annotated[int, Range(ge=1, also=(-1,))] = 1  # processes to launch from a notebook; -1 = every visible GPU
     mixed_precision: Literal['auto', 'no', 'bf16', 'fp16'] = 'auto'
-    grad_accum: int = 1              # micro-batches per optimizer step
-    grad_clip: float = 1.0           # max gradient norm; 0 disables clipping
-    log_every: int = 10              # optimizer steps between metric records
-    eval_every: int = 100            # optimizer steps between evaluations (0: only at the end)
-    ckpt_every: int = 100            # optimizer steps between checkpoints (0: only at the end)
-    best_metric: str = 'val_loss'    # what best.pt is chosen by
+    grad_accum: PosInt = 1                                # micro-batches per optimizer step
+    grad_clip: NonNegFloat = 1.0                          # max gradient norm; 0 disables clipping
+    log_every: PosInt = 10                                # optimizer steps between metric records
+    eval_every: NonNegInt = 100                           # optimizer steps between evaluations (0: only at the end)
+    ckpt_every: NonNegInt = 100                           # optimizer steps between checkpoints (0: only at the end)
+    best_metric: str = 'val_loss'                         # what best.pt is chosen by
     best_mode: Literal['min', 'max'] = 'min'
-    cpu: bool = False                # train on CPU even when a GPU is present
-    progress: bool = True            # tqdm progress bar on the main process
+    cpu: bool = False                                     # train on CPU even when a GPU is present
+    progress: bool = True                                 # tqdm progress bar on the main process
     VARIANTS: ClassVar[dict] = {'single_gpu': {}, 'multi_gpu': {'devices': -1},
                                 'cpu': {'cpu': True, 'mixed_precision': 'no'}}
 

@@ -7,10 +7,12 @@ Docs: https://research-kit.github.io/research_kit/frameworks/pipeline.html.md"""
 # %% ../../nbs/frameworks/21_pipeline.ipynb #c002
 from __future__ import annotations
 from dataclasses import dataclass
+from typing import Annotated
 
 from ..core.pipelines import Pipeline
 from .training import FrameworksConfig, SMOKE, fit
 from .general import FRAMEWORKS
+from ..core.config import Range, PosInt, NonNegInt, PosFloat
 
 # %% auto #0
 __all__ = ['PIPELINE', 'BENCHMARK', 'FrameworksBenchConfig']
@@ -21,21 +23,21 @@ PIPELINE = Pipeline('frameworks', FrameworksConfig, fit, 'experiments/frameworks
 
 @dataclass
 class FrameworksBenchConfig:
-    seed: int = 0
-    render_batch: int = 64         # renderer throughput: games per batch
-    render_size: int = 224
-    render_repeats: int = 9        # rounds of (batched, output floor, bounding-box loop), timed in turns
-    naive_games: int = 4           # the per-pixel loops are slow: timed on this many games, per game
-    step_batch: int = 8            # data share: batch size of the training steps
-    step_repeats: int = 2          # each framework this many steps
-    learn_framework: str = 'near_gold_qa'   # learning check: a binary QA framework (balanced answers) trained alone
-    learn_steps: int = 800
-    learn_batch: int = 16
-    learn_lr: float = 1e-3
-    learn_eval_batches: int = 16   # held-out batches for the final accuracy (a quarter of them along the way)
-    learn_eval_every: int = 100
-    learn_canonical: bool = False  # true: answer with each class's first phrasing only (canonical_answers)
-    cpu_threads: int = 0           # torch threads on CPU (0: default)
+    seed: NonNegInt = 0
+    render_batch: PosInt = 64              # renderer throughput: games per batch
+    render_size: PosInt = 224
+    render_repeats: PosInt = 9             # rounds of (batched, output floor, bounding-box loop), timed in turns
+    naive_games: PosInt = 4                # the per-pixel loops are slow: timed on this many games, per game
+    step_batch: Annotated[int, Range(ge=5)] = 8    # data share: batch size of the training steps (5 chunks at most)
+    step_repeats: PosInt = 2               # each framework this many steps
+    learn_framework: str = 'near_gold_qa'  # learning check: a binary QA framework (balanced answers) trained alone
+    learn_steps: PosInt = 800
+    learn_batch: Annotated[int, Range(ge=5)] = 16
+    learn_lr: PosFloat = 1e-3
+    learn_eval_batches: PosInt = 16        # held-out batches for the final accuracy (a quarter of them along the way)
+    learn_eval_every: PosInt = 100
+    learn_canonical: bool = False          # true: answer with each class's first phrasing only (canonical_answers)
+    cpu_threads: NonNegInt = 0             # torch threads on CPU (0: default)
     lm: str = 'tiny'
 
 BENCHMARK = Pipeline('frameworks', FrameworksBenchConfig, None, 'benchmarks/frameworks.ipynb',

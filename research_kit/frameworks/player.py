@@ -17,6 +17,7 @@ from torch import nn
 
 from ..core.files import atomic_path, atomic_write_json
 from .game import ACTION_TOKENS
+from ..core.config import PosInt, PosFloat, NonNegFloat, Rate
 
 # %% auto #0
 __all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'FROM_SCRATCH', 'LORA_TARGETS', 'load_lm', 'sincos_2d', 'ImageEncoder',
@@ -26,7 +27,7 @@ __all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'FROM_SCRATCH', 'LORA_TARGETS
 def load_lm(name: str):
     "`(model, tokenizer)` for a Hugging Face name or folder; `tiny` is the kit's local tiny model (`research_kit.rl.lm`)."
     from research_kit.rl import lm as rl_lm
-    try: return rl_lm.load_lm(name, dtype=torch.float32)   # fp32 weights; bf16 comes from autocast
+    try: return rl_lm.load_lm(name, dtype=torch.float32)  # fp32 weights; bf16 comes from autocast
     except OSError as e:
         raise OSError(f"could not load the language model {name!r} (no network at run time: it must be in the local "
                       f"Hugging Face cache or be a folder; use player.lm=tiny for the local tiny model): {e}") from None
@@ -79,21 +80,26 @@ class ImageDecoder(nn.Module):
 # %% ../../nbs/frameworks/03_player.ipynb #c011
 @dataclass
 class PlayerConfig:
-    lm: str = 'Qwen/Qwen3-0.6B'      # Hugging Face name or folder; 'tiny' = the local tiny model
-    image_size: int = 224
-    patch_size: int = 14
-    enc_dim: int = 1024
-    enc_layers: int = 6
-    enc_heads: int = 8
-    dec_layers: int = 3
-    dec_heads: int = 8
-    num_canvases: int = 3
-    lora: bool = False               # LoRA adapters on the LM (encoder/decoder stay fully trainable)
-    lora_r: int = 4
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    text_boost: float = 1.0          # multiplies the seed's text-loss weights (1/1000, 1/5000); ~1000 for an LM trained from scratch
-    answer_weight: float = 1.0       # weight of the answer-only cross-entropy in `text_loss`; ~30 for an LM trained from scratch
+    lm: str = 'Qwen/Qwen3-0.6B'       # Hugging Face name or folder; 'tiny' = the local tiny model
+    image_size: PosInt = 224
+    patch_size: PosInt = 14
+    enc_dim: PosInt = 1024
+    enc_layers: PosInt = 6
+    enc_heads: PosInt = 8
+    dec_layers: PosInt = 3
+    dec_heads: PosInt = 8
+    num_canvases: PosInt = 3
+    lora: bool = False                # LoRA adapters on the LM (encoder/decoder stay fully trainable)
+    lora_r: PosInt = 4
+    lora_alpha: PosInt = 16
+    lora_dropout: Rate = 0.1
+    text_boost: PosFloat = 1.0        # multiplies the seed's text-loss weights (1/1000, 1/5000); ~1000 for an LM trained from scratch
+    answer_weight: NonNegFloat = 1.0  # weight of the answer-only cross-entropy in `text_loss`; ~30 for an LM trained from scratch
+    def invalid(self):
+        if self.image_size % self.patch_size:
+            yield 'image_size', f'{self.image_size} is not a multiple of patch_size={self.patch_size}'
+        for heads in ('enc_heads', 'dec_heads'):
+            if self.enc_dim % getattr(self, heads): yield heads, f'enc_dim={self.enc_dim} does not split over {getattr(self, heads)} heads'
 
 DEFAULTS: dict = {'tokenizer': None, 'image_size': 224}   # the last player built: used by seed-style helpers
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from ..core.checkpoints import seed_everything
-from ..core.config import ConfigError
+from ..core.config import ConfigError, Range, PosInt, NonNegInt, PosFloat, NonNegFloat
 from ..core.files import atomic_write_json, atomic_write_text
 from ..core.runs import Run
 from ..core.training import Trainer, TrainerConfig
@@ -31,22 +32,26 @@ __all__ = ['SMOKE', 'FrameworksConfig', 'framework_weights', 'FrameworkSchedule'
 # %% ../../nbs/frameworks/20_training.ipynb #c005
 @dataclass
 class FrameworksConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     player: PlayerConfig = field(default_factory=PlayerConfig)
-    weights: dict = field(default_factory=dict)      # framework -> sampling weight, over the seed's defaults
-    only: list[str] = field(default_factory=list)    # train only these frameworks (empty: all with weight > 0)
+    weights: dict = field(default_factory=dict)    # framework -> sampling weight, over the seed's defaults
+    only: list[str] = field(default_factory=list)  # train only these frameworks (empty: all with weight > 0)
     curriculum: bool = False
-    batch_size: int = 12
-    lr: float = 3e-5
-    weight_decay: float = 0.0
-    max_steps: int = 20000
-    reset_every: int = 3           # forget the canvases every this many steps (they carry over in between)
-    eval_batches: int = 4          # held-out batches per framework in each evaluation
-    eval_seed: int = 1_000_003     # held-out games come from this stream, never from training's
-    eval_all: bool = True          # the final evaluation covers every framework, trained or not
-    cpu_threads: int = 0           # torch threads on CPU (0: torch's default); 1 avoids oversubscription on shared cores
+    batch_size: Annotated[int, Range(ge=5)] = 12   # the widest framework splits a batch into 5 chunks (4 questions + control)
+    lr: PosFloat = 3e-5
+    weight_decay: NonNegFloat = 0.0
+    max_steps: PosInt = 20000
+    reset_every: PosInt = 3                        # forget the canvases every this many steps (they carry over in between)
+    eval_batches: PosInt = 4                       # held-out batches per framework in each evaluation
+    eval_seed: NonNegInt = 1_000_003               # held-out games come from this stream, never from training's
+    eval_all: bool = True                          # the final evaluation covers every framework, trained or not
+    cpu_threads: NonNegInt = 0                     # torch threads on CPU (0: torch's default); 1 avoids oversubscription on shared cores
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(best_metric='eval_qa_acc', best_mode='max',
                                                                           eval_every=1000, ckpt_every=1000, log_every=50))
+    def invalid(self):
+        for name, w in self.weights.items():
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0:
+                yield f'weights.{name}', f'{w!r} is not a sampling weight (a number >= 0)'
 
 SMOKE = {**{f'player.{k}': v for k, v in {**TINY_PLAYER, **FROM_SCRATCH}.items()},
          'batch_size': 8, 'lr': 1e-3, 'max_steps': 240, 'eval_batches': 2, 'cpu_threads': 1,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from ..core.config import PosInt, NonNegInt, PosFloat
 
 # %% auto #0
 __all__ = ['DiTConfig', 'timestep_embedding', 'DiTBlock', 'DiT']
@@ -19,14 +20,18 @@ __all__ = ['DiTConfig', 'timestep_embedding', 'DiTBlock', 'DiT']
 # %% ../../nbs/generative/01_dit.ipynb #c004
 @dataclass
 class DiTConfig:
-    patch: int = 4
-    dim: int = 256
-    depth: int = 8
-    heads: int = 8
-    mlp_ratio: float = 4.0
-    in_ch: int = 8           # 5 context + 2 coordinates + 1 noisy target
-    out_ch: int = 1
-    embed_kernel: int = 0    # patch-embedding kernel; 0: the patch size (no overlap), larger: overlapping patches
+    patch: PosInt = 4
+    dim: PosInt = 256
+    depth: PosInt = 8
+    heads: PosInt = 8
+    mlp_ratio: PosFloat = 4.0
+    in_ch: PosInt = 8            # 5 context + 2 coordinates + 1 noisy target
+    out_ch: PosInt = 1
+    embed_kernel: NonNegInt = 0  # patch-embedding kernel; 0: the patch size (no overlap), larger: overlapping patches
+    def invalid(self):
+        if self.dim % self.heads: yield 'dim', f'{self.dim} does not split over heads={self.heads}'
+        if self.embed_kernel and (self.embed_kernel < self.patch or (self.embed_kernel - self.patch) % 2):
+            yield 'embed_kernel', f'{self.embed_kernel} must be 0 or patch={self.patch} plus an even number >= 0'
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     "Sinusoidal embedding `[B, dim]` of continuous times `t` `[B]` (sines then cosines)."

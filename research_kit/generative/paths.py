@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from ..core.config import PosInt, PosFloat, Fraction, Real
 
 # %% auto #0
 __all__ = ['PathConfig', 'PathSample', 'fm_scheduler', 'FlowMatchingPath', 'DiffusionPath', 'make_path']
@@ -17,17 +18,19 @@ __all__ = ['PathConfig', 'PathSample', 'fm_scheduler', 'FlowMatchingPath', 'Diff
 # %% ../../nbs/generative/02_paths.ipynb #c005
 @dataclass
 class PathConfig:
-    scheduler: Literal['condot', 'cosine', 'vp', 'linear_vp', 'polynomial'] = 'condot'   # flow matching
-    polynomial_n: float = 2.0                                                            # exponent of 'polynomial'
-    num_train_timesteps: int = 1000                                                      # diffusion
+    scheduler: Literal['condot', 'cosine', 'vp', 'linear_vp', 'polynomial'] = 'condot'  # flow matching
+    polynomial_n: PosFloat = 2.0                                                        # exponent of 'polynomial'
+    num_train_timesteps: PosInt = 1000                                                  # diffusion
     beta_schedule: Literal['squaredcos_cap_v2', 'linear', 'scaled_linear'] = 'squaredcos_cap_v2'
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
-    prediction_type: Literal['epsilon', 'v_prediction', 'sample'] = 'epsilon'                   # diffusion
-    fm_prediction: Literal['velocity', 'x1'] = 'velocity'                                        # flow matching
-    t_sampling: Literal['uniform', 'logit_normal'] = 'uniform'       # flow matching training times
-    t_mean: float = 0.0                                              # logit_normal: t = sigmoid(N(t_mean, t_std))
-    t_std: float = 1.0
+    beta_start: Fraction = 1e-4
+    beta_end: Fraction = 0.02
+    prediction_type: Literal['epsilon', 'v_prediction', 'sample'] = 'epsilon'           # diffusion
+    fm_prediction: Literal['velocity', 'x1'] = 'velocity'                               # flow matching
+    t_sampling: Literal['uniform', 'logit_normal'] = 'uniform'                          # flow matching training times
+    t_mean: Real = 0.0                                                                  # logit_normal: t = sigmoid(N(t_mean, t_std))
+    t_std: PosFloat = 1.0
+    def invalid(self):
+        if self.beta_start >= self.beta_end: yield 'beta_start', f'{self.beta_start} is not below beta_end={self.beta_end}'
 
 @dataclass
 class PathSample:

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from ..core.checkpoints import load_checkpoint
-from ..core.config import load_yaml
+from ..core.config import load_yaml, argtype, PosInt, NonNegInt, PosFloat
 from ..core.pipelines import Pipeline
 from ..core.runs import Run
 from .data import generate_dataset, load_dataset
@@ -37,8 +37,8 @@ def data_main(argv=None) -> Path:
                                  description='Write procedural NAMO scenes (robot, goal, boxes, walls, target object and '
                                              'its ground-truth goal mask, 224x224) as .npz files.')
     ap.add_argument('--out', required=True, type=Path, help='output folder (created; existing scene files are kept)')
-    ap.add_argument('--n', type=int, default=1000, help='number of scenes')
-    ap.add_argument('--seed', type=int, default=0, help='scene i uses seed + i')
+    ap.add_argument('--n', type=argtype(PosInt), default=1000, help='number of scenes')
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0, help='scene i uses seed + i')
     args = ap.parse_args(argv)
     out = generate_dataset(args.out, args.n, args.seed)
     print(f"{args.n} scenes in {out}")
@@ -47,18 +47,18 @@ def data_main(argv=None) -> Path:
 # %% ../../nbs/generative/06_pipeline.ipynb #c009
 @dataclass
 class GenerativeBenchConfig:
-    seed: int = 0
-    fm_run: Optional[str] = None            # a finished flow-matching run folder; None: train one
-    diffusion_run: Optional[str] = None     # a finished diffusion run folder; None: train one
+    seed: NonNegInt = 0
+    fm_run: Optional[str] = None         # a finished flow-matching run folder; None: train one
+    diffusion_run: Optional[str] = None  # a finished diffusion run folder; None: train one
     train_preset: str = 'default'
     train_overrides: list[str] = field(default_factory=list)
-    scenes: int = 128                       # validation scenes
-    samples: int = 8                        # samples per scene
-    fm_nfe: list[int] = field(default_factory=lambda: [4, 10, 20, 40])
-    dopri5_tols: list[float] = field(default_factory=lambda: [1e-3, 1e-5])
-    ddim_steps: list[int] = field(default_factory=lambda: [10, 20, 50])
-    ddpm_steps: list[int] = field(default_factory=lambda: [50, 1000])
-    throughput_steps: int = 30              # bf16 vs fp32 training steps (GPU only)
+    scenes: PosInt = 128                 # validation scenes
+    samples: PosInt = 8                  # samples per scene
+    fm_nfe: list[PosInt] = field(default_factory=lambda: [4, 10, 20, 40])
+    dopri5_tols: list[PosFloat] = field(default_factory=lambda: [1e-3, 1e-5])
+    ddim_steps: list[PosInt] = field(default_factory=lambda: [10, 20, 50])
+    ddpm_steps: list[PosInt] = field(default_factory=lambda: [50, 1000])
+    throughput_steps: PosInt = 30        # bf16 vs fp32 training steps (GPU only)
 
 BENCH_SMOKE = {'train_preset': 'smoke', 'scenes': 128, 'samples': 4, 'fm_nfe': [4, 10, 20], 'dopri5_tols': [1e-3],
                'ddpm_steps': [50]}

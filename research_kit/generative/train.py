@@ -26,6 +26,7 @@ from .dit import DiT, DiTConfig
 from .inference import copy_baseline_iou, evaluate_sampler, sample_masks
 from .paths import PathConfig, make_path
 from .samplers import SamplerConfig, make_sampler
+from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Fraction
 
 # %% auto #0
 __all__ = ['SMOKE', 'DataConfig', 'ModelConfig', 'GenerativeConfig', 'num_steps', 'focal_dice_loss', 'generative_loss',
@@ -34,37 +35,42 @@ __all__ = ['SMOKE', 'DataConfig', 'ModelConfig', 'GenerativeConfig', 'num_steps'
 # %% ../../nbs/generative/05_train.ipynb #c005
 @dataclass
 class DataConfig:
-    data_dir: Optional[str] = None    # folder of .npz files (comma-separated for several); None: generate n_scenes
-    n_scenes: int = 20_000
-    gen_seed: int = 0
-    train_split: float = 0.9
-    skip_bad: bool = False            # skip unreadable/malformed files (and report them) instead of stopping
+    data_dir: Optional[str] = None  # folder of .npz files (comma-separated for several); None: generate n_scenes
+    n_scenes: PosInt = 20_000
+    gen_seed: NonNegInt = 0
+    train_split: Fraction = 0.9
+    skip_bad: bool = False          # skip unreadable/malformed files (and report them) instead of stopping
 
 @dataclass
 class ModelConfig:
     network: DiTConfig = field(default_factory=DiTConfig)
     path: PathConfig = field(default_factory=PathConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    aux_loss_weight: float = 0.005
+    aux_loss_weight: NonNegFloat = 0.005
 
 @dataclass
 class GenerativeConfig:
-    seed: int = 42
+    seed: NonNegInt = 42
     objective: Literal['flow_matching', 'diffusion'] = 'flow_matching'
-    image_size: int = 64
-    batch_size: int = 64
-    base_lr: float = 1e-4
-    weight_decay: float = 0.01
-    max_epochs: int = 1000
-    sampling_steps: Optional[int] = None     # None: 20 for flow matching, 50 for diffusion
+    image_size: PosInt = 64
+    batch_size: PosInt = 64
+    base_lr: PosFloat = 1e-4
+    weight_decay: NonNegFloat = 0.01
+    max_epochs: PosInt = 1000
+    sampling_steps: Optional[PosInt] = None  # None: 20 for flow matching, 50 for diffusion
     ckpt_path: Optional[str] = None
-    eval_scenes: int = 64                    # final IoU / success evaluation on validation scenes
-    eval_samples: int = 4                    # samples per scene
-    figure_every: int = 1                    # epochs between validation figures (and always after the last)
-    threads: int = 0                         # torch CPU threads (0: torch's default); 1 avoids oversubscribing a busy CPU
+    eval_scenes: PosInt = 64                 # final IoU / success evaluation on validation scenes
+    eval_samples: PosInt = 4                 # samples per scene
+    figure_every: PosInt = 1                 # epochs between validation figures (and always after the last)
+    threads: NonNegInt = 0                   # torch CPU threads (0: torch's default); 1 avoids oversubscribing a busy CPU
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=50, best_metric='val_loss'))
+    def invalid(self):
+        if self.image_size % self.model.network.patch:
+            yield 'image_size', f'{self.image_size} is not a multiple of model.network.patch={self.model.network.patch}'
+        if self.trainer.devices > 1 and self.batch_size % self.trainer.devices:
+            yield 'batch_size', f'{self.batch_size} does not split over trainer.devices={self.trainer.devices} processes'
 
 def num_steps(cfg: GenerativeConfig) -> int:
     "Sampling steps: `sampling_steps`, else 20 (flow matching) or 50 (diffusion)."

@@ -17,6 +17,7 @@ from .knowledge import DOMAINS, make_knowledge_base
 from .rewards import RewardCalculator, analyze_files, summary
 from .sft_data import build_sft_datasets
 from .trajectories import convert_many
+from ..core.config import argtype, PosInt, NonNegInt, Prob, Rate
 
 # %% auto #0
 __all__ = ['build_agent_data', 'agents_data_main']
@@ -65,17 +66,17 @@ def agents_data_main(argv=None) -> Path:
     "`rk data agents --out DIR [--n N] [--domains a,b] [--policies expert,random] [--model tiny] [--min_reward R]`."
     ap = argparse.ArgumentParser(prog='rk data agents', description='Generate, convert and score agent trajectories; build per-tool SFT data.')
     ap.add_argument('--out', type=Path, required=True, help='output folder')
-    ap.add_argument('--n', type=int, default=20, help='questions per domain')
+    ap.add_argument('--n', type=argtype(PosInt), default=20, help='questions per domain')
     ap.add_argument('--domains', default=','.join(DOMAINS))
     ap.add_argument('--policies', default='expert,random', help='comma-separated: expert, random, lm')
     ap.add_argument('--model', default='tiny', help="model of the lm policy: 'tiny', a local folder or a cached hub name")
-    ap.add_argument('--min_reward', type=float, default=0.7,
+    ap.add_argument('--min_reward', type=argtype(Prob), default=0.7,
                     help='SFT keeps trajectories with total reward >= this (0.7 keeps the expert ones and drops random ones; '
                          'the library default, for the RL warm start, is the seed\'s 0.3)')
-    ap.add_argument('--val_ratio', type=float, default=0.1)
-    ap.add_argument('--max_steps', type=int, default=8)
+    ap.add_argument('--val_ratio', type=argtype(Rate), default=0.1)
+    ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
     ap.add_argument('--split', default='train', choices=['train', 'heldout'])
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
     a = ap.parse_args(argv)
     if a.n < 1: ap.error('--n must be >= 1')
     domains = [d for d in a.domains.split(',') if d]

@@ -16,6 +16,7 @@ from .agents import AgentTask, make_policy, run_agent
 from .evaluation import env_metrics
 from .knowledge import DOMAINS, answer_matches, extract_answer, make_knowledge_base, make_tasks, write_captions
 from .rewards import RewardCalculator
+from ..core.config import argtype, PosInt, NonNegInt
 
 # %% auto #0
 __all__ = ['agent_tasks', 'run_policy', 'tool_call_ok', 'evaluate_trajectories', 'evaluate_policy', 'results_table',
@@ -131,10 +132,10 @@ def main(argv=None) -> dict:
     ap.add_argument('--model_path', default=None, help="a trained model folder (the seed's eval.py flag); implies --policy lm")
     ap.add_argument('--test_data', type=Path, default=None, help='JSONL of questions (domain, question, answer, video_ctx)')
     ap.add_argument('--domains', default=','.join(DOMAINS))
-    ap.add_argument('--n', type=int, default=10, help='questions per domain')
+    ap.add_argument('--n', type=argtype(PosInt), default=10, help='questions per domain')
     ap.add_argument('--split', default='heldout', choices=['train', 'heldout'])
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--max_steps', type=int, default=8)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
+    ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
     ap.add_argument('--out', type=Path, default=None)
     a = ap.parse_args(argv)
     if a.model_path and a.policy not in (None, 'lm'): ap.error('--model_path goes with --policy lm')

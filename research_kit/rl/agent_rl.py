@@ -25,6 +25,7 @@ from .ppo_math import explained_variance
 from .rewards import RewardCalculator
 from .sft import SFTSettings
 from .sft_data import read_trajectories
+from ..core.config import ConfigError, check_config, argtype, PosInt, NonNegInt, Prob
 
 # %% auto #0
 __all__ = ['TEXT_TOOLS', 'call_messages', 'warm_start_rows', 'RecordingLMPolicy', 'agent_episodes', 'AgentRLConfig',
@@ -110,15 +111,15 @@ def agent_episodes(policy: RecordingLMPolicy, tasks: Sequence[AgentTask], calcul
 # %% ../../nbs/rl/37_agent_rl.ipynb #c018
 @dataclass
 class AgentRLConfig:
-    updates: int = 50                  # rollout + optimise cycles
-    tasks_per_update: int = 8          # questions per iteration (per process), spread over the domains
+    updates: PosInt = 50                                   # rollout + optimise cycles
+    tasks_per_update: PosInt = 8                           # questions per iteration (per process), spread over the domains
     domains: tuple[str, ...] = DOMAINS
-    correctness_weight: float = 0.5    # share of correctness in the reward; the rest is the calculator's components
-    min_reward: float = 0.3            # warm start keeps trajectories at or above this
-    max_steps: int = 8
-    max_prompt_tokens: int = 1024
+    correctness_weight: Prob = 0.5                         # share of correctness in the reward; the rest is the calculator's components
+    min_reward: Prob = 0.3                                 # warm start keeps trajectories at or above this
+    max_steps: PosInt = 8
+    max_prompt_tokens: PosInt = 1024
     warm_start: bool = True
-    sft: SFTSettings = field(default_factory=SFTSettings)      # of the warm start
+    sft: SFTSettings = field(default_factory=SFTSettings)  # of the warm start
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(max_new_tokens=96, lr=1e-5, minibatches=2))
 
 def agent_ppo_iteration(policy, tokenizer, tasks: Sequence[AgentTask], cfg: AgentRLConfig, calculator: RewardCalculator,
@@ -192,10 +193,10 @@ def rl_main(argv=None) -> dict:
     ap.add_argument('--model_name', default=None, help="'tiny', a local folder or a cached hub name (default Qwen/Qwen2.5-0.5B)")
     ap.add_argument('--trajectory_glob', default=None, help='trajectories for the warm start (default data/raw/*/*.traj.json)')
     ap.add_argument('--out_dir', type=Path, default=None, help='default models/rl')
-    ap.add_argument('--min_reward', type=float, default=None, help='warm start keeps trajectories >= this (default 0.3)')
-    ap.add_argument('--max_examples', type=int, default=None, help='at most this many trajectory files (a random subset)')
-    ap.add_argument('--updates', type=int, default=None, help='PPO iterations (default 50)')
-    ap.add_argument('--seed', type=int, default=None)
+    ap.add_argument('--min_reward', type=argtype(Prob), default=None, help='warm start keeps trajectories >= this (default 0.3)')
+    ap.add_argument('--max_examples', type=argtype(PosInt), default=None, help='at most this many trajectory files (a random subset)')
+    ap.add_argument('--updates', type=argtype(PosInt), default=None, help='PPO iterations (default 50)')
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=None)
     a = ap.parse_args(argv)
     try: y = read_rl_yaml(a.config) if a.config else {}
     except ValueError as e: ap.error(f'--config {e}')
@@ -212,6 +213,8 @@ def rl_main(argv=None) -> dict:
     cfg = AgentRLConfig(updates=pick(a.updates, 'updates', 50), tasks_per_update=int(y.get('batch_size', 4)),
                         correctness_weight=float(y.get('correctness_weight', 0.5)),
                         min_reward=pick(a.min_reward, 'min_reward', 0.3), ppo=ppo)
+    try: check_config(cfg)                          # the YAML's values get the same range checks as the flags
+    except ConfigError as e: ap.error(f'{a.config or "config"}: {e}')
     out = Path(pick(a.out_dir, 'out_dir', 'models/rl'))
     res = train_agent_rl(model_name, paths, cfg, out, seed=seed)
     print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float, str))}))

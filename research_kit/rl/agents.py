@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.files import atomic_write_json
 from .knowledge import answer_matches, extract_answer, make_knowledge_base, mhqa_ground_truth, search
+from ..core.config import argtype, PosInt, NonNegInt
 
 # %% auto #0
 __all__ = ['TOOLS', 'DOMAIN_TOOLS', 'MAX_CONTEXT_CHARS', 'SYSTEM', 'new_trajectory', 'record_action', 'save_trajectory',
@@ -376,9 +377,9 @@ def main(argv=None) -> Path:
     ap.add_argument('--answer', default=None, help='ground truth, if known')
     ap.add_argument('--policy', default='expert', choices=['expert', 'lm', 'random'])
     ap.add_argument('--model', default='tiny', help="for --policy lm: 'tiny', a local folder or a cached hub name")
-    ap.add_argument('--max_steps', type=int, default=8)
-    ap.add_argument('--max_new_tokens', type=int, default=96)
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
+    ap.add_argument('--max_new_tokens', type=argtype(PosInt), default=96)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
     a = ap.parse_args(argv)
     if a.domain == 'video':
         if not a.video_ctx: ap.error('video needs --video_ctx FILE')

@@ -25,6 +25,7 @@ from .knowledge import DOMAINS
 from .lm import DEFAULT_LM
 from .sft import SFTSettings
 from .sft_data import SFT_TOOLS, train_tool_sft
+from ..core.config import ConfigError, PosInt, NonNegInt, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['SMOKE', 'PIPELINE', 'AgentsConfig', 'per_tool_sft', 'evaluate_policies', 'results_figure', 'fit', 'train_models_main']
@@ -32,17 +33,17 @@ __all__ = ['SMOKE', 'PIPELINE', 'AgentsConfig', 'per_tool_sft', 'evaluate_polici
 # %% ../../nbs/rl/39_agents_pipeline.ipynb #c005
 @dataclass
 class AgentsConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     model: str = DEFAULT_LM
     mode: Literal['both', 'sft', 'rl'] = 'both'
     domains: tuple[str, ...] = DOMAINS
-    n_train: int = 40                   # training questions per domain (one expert and one random trajectory each)
-    n_eval: int = 20                    # held-out questions per domain
-    sft_min_reward: float = 0.7         # per-tool SFT keeps trajectories at or above this
+    n_train: PosInt = 40                 # training questions per domain (one expert and one random trajectory each)
+    n_eval: PosInt = 20                  # held-out questions per domain
+    sft_min_reward: Prob = 0.7           # per-tool SFT keeps trajectories at or above this
     sft_tools: tuple[str, ...] = SFT_TOOLS
-    max_steps: int = 8
-    eval_max_new_tokens: int = 96
-    eval_temperature: float = 0.0       # greedy
+    max_steps: PosInt = 8
+    eval_max_new_tokens: PosInt = 96
+    eval_temperature: NonNegFloat = 0.0  # greedy
     sft: SFTSettings = field(default_factory=SFTSettings)
     rl: AgentRLConfig = field(default_factory=AgentRLConfig)
 
@@ -152,7 +153,8 @@ def train_models_main(argv=None) -> Path:
     ap.add_argument('overrides', nargs='*', help='key=value, as for rk run agents')
     a = ap.parse_args(argv)
     overrides = [*a.overrides, f'mode={a.mode}', *([f'model={a.model_name}'] if a.model_name else [])]
-    cfg, run = open_run('agents', a.preset, overrides)
+    try: cfg, run = open_run('agents', a.preset, overrides)
+    except ConfigError as e: ap.error(str(e))
     print(run.dir)
     print(json.dumps(execute(run), default=str))
     return run.dir

@@ -9,13 +9,14 @@ Docs: https://research-kit.github.io/research_kit/rl/grpo.html.md"""
 from __future__ import annotations
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 
 from .code_tasks import score_task
 from .lm import LoraSettings
 from .sat import sat_score
+from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat
 
 # %% auto #0
 __all__ = ['sat_task', 'grpo_dataset', 'completion_text', 'grade', 'verifier_reward', 'GRPOSettings', 'grpo_train']
@@ -51,18 +52,21 @@ def verifier_reward(prompts, completions, task, **kwargs) -> list[float]:
 # %% ../../nbs/rl/24_grpo.ipynb #c010
 @dataclass
 class GRPOSettings:
-    learning_rate: float = 1e-6
-    num_generations: int = 8
-    batch_size: int = 8               # completions per device per step (a multiple of num_generations)
-    grad_accum: int = 1
-    max_steps: int = 200
-    max_completion_length: int = 512
-    temperature: float = 1.0
-    beta: float = 0.04
-    logging_steps: int = 5
+    learning_rate: PosFloat = 1e-6
+    num_generations: Annotated[int, Range(ge=2)] = 8
+    batch_size: PosInt = 8  # completions per device per step (a multiple of num_generations)
+    grad_accum: PosInt = 1
+    max_steps: PosInt = 200
+    max_completion_length: PosInt = 512
+    temperature: PosFloat = 1.0
+    beta: NonNegFloat = 0.04
+    logging_steps: PosInt = 5
     use_lora: bool = True
     lora: LoraSettings = field(default_factory=LoraSettings)
-    seed: int = 0
+    seed: NonNegInt = 0
+    def invalid(self):
+        if self.batch_size % self.num_generations:
+            yield 'batch_size', f'{self.batch_size} is not a multiple of num_generations={self.num_generations}'
 
 def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, output_dir, run=None) -> dict:
     "GRPO with the verifiers as rewards; returns the trainer and the mean reward of the first and last logged steps."

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from ..core.config import PosInt, NonNegInt, Rate
 
 # %% auto #0
 __all__ = ['CHATML_TEMPLATE', 'SPECIAL_TOKENS', 'DEFAULT_LM', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'cache_dir',
@@ -44,13 +45,18 @@ def tiny_tokenizer():
 # %% ../../nbs/rl/20_lm.ipynb #c008
 @dataclass
 class TinyLMSizes:
-    hidden_size: int = 64
-    intermediate_size: int = 128
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 4096      # byte-level tokens: SAT prompts run past 2048
-    seed: int = 0
+    hidden_size: PosInt = 64
+    intermediate_size: PosInt = 128
+    num_hidden_layers: PosInt = 2
+    num_attention_heads: PosInt = 4
+    num_key_value_heads: PosInt = 2
+    max_position_embeddings: PosInt = 4096  # byte-level tokens: SAT prompts run past 2048
+    seed: NonNegInt = 0
+    def invalid(self):
+        if self.hidden_size % self.num_attention_heads:
+            yield 'hidden_size', f'{self.hidden_size} does not split over num_attention_heads={self.num_attention_heads}'
+        if self.num_attention_heads % self.num_key_value_heads:
+            yield 'num_key_value_heads', f'{self.num_key_value_heads} does not divide num_attention_heads={self.num_attention_heads}'
 
 def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     "Save a randomly initialised tiny Qwen2 and its tokenizer to `path`."
@@ -89,9 +95,9 @@ DEFAULT_LM = 'Qwen/Qwen2.5-0.5B'
 @dataclass
 class LoraSettings:
     "PEFT LoRA settings (the seed's defaults)."
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
+    r: PosInt = 64
+    alpha: PosInt = 128
+    dropout: Rate = 0.05
     target_modules: list[str] = field(default_factory=lambda: ['q_proj', 'k_proj', 'v_proj', 'o_proj',
                                                                'gate_proj', 'up_proj', 'down_proj'])
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.pipelines import Pipeline
+from ..core.config import argtype, PosInt, NonNegInt
 
 # %% auto #0
 __all__ = ['GRADING_SMOKE', 'GRADING_BENCHMARK', 'GradingBenchConfig', 'grading_jobs', 'grade_pooled', 'grade_fresh',
@@ -22,12 +23,12 @@ __all__ = ['GRADING_SMOKE', 'GRADING_BENCHMARK', 'GradingBenchConfig', 'grading_
 # %% ../../nbs/rl/90_pipeline.ipynb #c005
 @dataclass
 class GradingBenchConfig:
-    seed: int = 0
-    workers: int = 2              # sandbox workers, and threads for the fresh baseline
-    n_programs: int = 600         # programs per pooled round
-    n_fresh: int = 120            # programs per fresh round (each costs a new interpreter)
-    repeats: int = 3
-    env_steps: int = 300          # expert steps timed per environment
+    seed: NonNegInt = 0
+    workers: PosInt = 2       # sandbox workers, and threads for the fresh baseline
+    n_programs: PosInt = 600  # programs per pooled round
+    n_fresh: PosInt = 120     # programs per fresh round (each costs a new interpreter)
+    repeats: PosInt = 3
+    env_steps: PosInt = 300   # expert steps timed per environment
     environments: list[str] = field(default_factory=lambda: ['babyai', 'sciworld', 'textcraft', 'household', 'webshop'])
 
 GRADING_SMOKE = {'n_programs': 200, 'n_fresh': 40, 'repeats': 2, 'env_steps': 60}
@@ -194,12 +195,12 @@ def affine_data_main(argv=None) -> Path:
     "`rk data affine --out DIR [--samples N] [--episodes N] [--envs a,b] [--dataset NAME] [--seed S] [--workers W]`."
     ap = argparse.ArgumentParser(prog='rk data affine', description='Build affine SAT/ABD/DED samples and expert agent episodes.')
     ap.add_argument('--out', required=True, type=Path, help='output folder')
-    ap.add_argument('--samples', type=int, default=300, help='affine samples in total (split over sat, abd, ded)')
-    ap.add_argument('--episodes', type=int, default=50, help='agent episodes in total (split over the environments)')
+    ap.add_argument('--samples', type=argtype(PosInt), default=300, help='affine samples in total (split over sat, abd, ded)')
+    ap.add_argument('--episodes', type=argtype(NonNegInt), default=50, help='agent episodes in total (split over the environments)')
     ap.add_argument('--envs', default=None, help='comma-separated agent environments (default: all registered)')
     ap.add_argument('--dataset', default=None, help='ABD/DED rows by name or local folder (default: the bundled rows)')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--workers', type=int, default=2)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
+    ap.add_argument('--workers', type=argtype(PosInt), default=2)
     args = ap.parse_args(argv)
     if args.samples < 0 or args.episodes < 0: ap.error('--samples and --episodes must be >= 0')
     envs = [e for e in args.envs.split(',') if e] if args.envs else None

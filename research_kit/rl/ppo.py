@@ -17,6 +17,7 @@ from torch import nn
 
 from .ppo_math import (ValueHead, entropy_from_logits, explained_variance, gae, masked_mean,
                                       masked_whiten, policy_loss, token_rewards, value_loss)
+from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
@@ -27,27 +28,27 @@ __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPol
 # %% ../../nbs/rl/23_ppo.ipynb #c005
 @dataclass
 class PPOConfig:
-    num_envs: int = 8                 # environments stepped together (per process)
-    updates: int = 200                # rollout + optimise cycles
-    max_turns: int = 10               # turns per episode before it is cut off
-    max_new_tokens: int = 48          # tokens per action
-    temperature: float = 1.0
+    num_envs: PosInt = 8              # environments stepped together (per process)
+    updates: PosInt = 200             # rollout + optimise cycles
+    max_turns: PosInt = 10            # turns per episode before it is cut off
+    max_new_tokens: PosInt = 48       # tokens per action
+    temperature: PosFloat = 1.0
     constrained: bool = True          # decode only valid actions
-    gamma: float = 0.99
-    lam: float = 0.95
-    clip: float = 0.2
-    vf_coef: float = 0.5
-    vf_clip: float = 0.2
-    ent_coef: float = 0.01
-    kl_coef: float = 0.05
-    ppo_epochs: int = 4
-    minibatches: int = 4              # per epoch (the same count on every process, for DDP)
-    lr: float = 1e-5
-    value_lr: float = 1e-4
-    grad_clip: float = 1.0
+    gamma: Prob = 0.99
+    lam: Prob = 0.95
+    clip: PosFloat = 0.2
+    vf_coef: NonNegFloat = 0.5
+    vf_clip: PosFloat = 0.2
+    ent_coef: NonNegFloat = 0.01
+    kl_coef: NonNegFloat = 0.05
+    ppo_epochs: PosInt = 4
+    minibatches: PosInt = 4           # per epoch (the same count on every process, for DDP)
+    lr: PosFloat = 1e-5
+    value_lr: PosFloat = 1e-4
+    grad_clip: NonNegFloat = 1.0
     whiten_advantages: bool = True
-    max_prompt_tokens: int = 1024     # older turns are dropped from the prompt beyond this
-    history_turns: int = 8            # earlier (action, observation) pairs kept in the prompt
+    max_prompt_tokens: PosInt = 1024  # older turns are dropped from the prompt beyond this
+    history_turns: NonNegInt = 8      # earlier (action, observation) pairs kept in the prompt
     system_prompt: str = 'You are an agent in a text environment. Reply with exactly one of the valid actions.'
 
 # %% ../../nbs/rl/23_ppo.ipynb #c007
@@ -125,7 +126,7 @@ class AgentPolicy(nn.Module):
 class Turn:
     prompt_ids: list[int]
     action_ids: list[int]
-    allowed: list[list[int]] | None      # per action token: the tokens decoding could choose from (constrained)
+    allowed: list[list[int]] | None  # per action token: the tokens decoding could choose from (constrained)
     reward: float = 0.0
     episode: int = 0
 

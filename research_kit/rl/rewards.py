@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.files import atomic_write_json
 from .knowledge import answer_matches
+from ..core.config import argtype, Prob
 
 # %% auto #0
 __all__ = ['DOMAIN_WEIGHTS', 'COMPONENTS', 'RewardCalculator', 'calculate_reward', 'analyze_trajectory_rewards', 'analyze_files',
@@ -166,8 +167,8 @@ def main(argv=None) -> int:
     ap.add_argument('--trajectory_glob', default='data/raw/*/*.traj.json')
     ap.add_argument('--output', type=Path, default=Path('data/rewards/analysis.json'))
     ap.add_argument('--domain', default=None, help='score every file as this domain (default: its own)')
-    ap.add_argument('--min_reward', type=float, default=0.0)
-    ap.add_argument('--correctness_weight', type=float, default=0.0)
+    ap.add_argument('--min_reward', type=argtype(Prob), default=0.0)
+    ap.add_argument('--correctness_weight', type=argtype(Prob), default=0.0)
     ap.add_argument('--stats', action='store_true', help='print a summary')
     a = ap.parse_args(argv)
     import glob as globlib

@@ -15,6 +15,7 @@ from typing import Literal, Sequence
 import torch
 
 from .lm import LoraSettings, load_lm
+from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
 
 # %% auto #0
 __all__ = ['VARLEN_ATTENTION', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention', 'use_varlen_attention',
@@ -23,23 +24,23 @@ __all__ = ['VARLEN_ATTENTION', 'SFTSettings', 'check_rows', 'split_rows', 'varle
 # %% ../../nbs/rl/21_sft.ipynb #c005
 @dataclass
 class SFTSettings:
-    learning_rate: float = 2e-5
-    epochs: float = 3.0
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    batch_size: int = 4               # per device
-    grad_accum: int = 4
-    max_length: int = 1024
+    learning_rate: PosFloat = 2e-5
+    epochs: PosFloat = 3.0
+    warmup_ratio: Rate = 0.03
+    weight_decay: NonNegFloat = 0.01
+    max_grad_norm: NonNegFloat = 1.0
+    batch_size: PosInt = 4                                         # per device
+    grad_accum: PosInt = 4
+    max_length: PosInt = 1024
     batching: Literal['padding_free', 'packing', 'padded'] = 'padding_free'
-    eval_fraction: float = 0.1
-    eval_steps: int = 50
-    logging_steps: int = 10
-    save_total_limit: int = 2
+    eval_fraction: Rate = 0.1
+    eval_steps: PosInt = 50
+    logging_steps: PosInt = 10
+    save_total_limit: PosInt = 2
     use_lora: bool = True
     lora: LoraSettings = field(default_factory=LoraSettings)
-    gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'    # auto: on a GPU only
-    seed: int = 0
+    gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'  # auto: on a GPU only
+    seed: NonNegInt = 0
 
 # %% ../../nbs/rl/21_sft.ipynb #c007
 def check_rows(rows: Sequence[dict], where: str = 'rows') -> list[dict]:

@@ -15,6 +15,7 @@ import yaml
 
 from ..core.files import atomic_path, atomic_write_json, atomic_write_text
 from .rewards import RewardCalculator
+from ..core.config import argtype, NonNegInt, Prob, Rate
 
 # %% auto #0
 __all__ = ['FIELDS', 'SFT_TOOLS', 'DEFAULT_TEMPLATES', 'templates_dir', 'render_template_yaml', 'write_default_templates',
@@ -306,9 +307,9 @@ def main(argv=None) -> int:
     ap.add_argument('--unified_glob', default='data/unified/*/*.json')
     ap.add_argument('--templates', default=None, help='folder of <tool>.yaml or one YAML with tools: (default: shipped)')
     ap.add_argument('--out_dir', type=Path, default=Path('data/sft'))
-    ap.add_argument('--min_reward', type=float, default=0.3)
-    ap.add_argument('--val_ratio', type=float, default=0.1)
-    ap.add_argument('--seed', type=int, default=123)
+    ap.add_argument('--min_reward', type=argtype(Prob), default=0.3)
+    ap.add_argument('--val_ratio', type=argtype(Rate), default=0.1)
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=123)
     ap.add_argument('--write_templates', type=Path, default=None, help='write the default templates to this folder and exit')
     a = ap.parse_args(argv)
     if a.write_templates is not None:
