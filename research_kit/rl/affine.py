@@ -7,7 +7,7 @@ Docs: https://research-kit.github.io/research_kit/rl/affine.html.md"""
 
 # %% ../../nbs/rl/91_affine.ipynb #c002
 from __future__ import annotations
-import copy, json, math
+import copy, json, math, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +21,7 @@ from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_r
 from .lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
 from .ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train, prompt_messages, _left_pad
 from .sft import SFTSettings, sft_train
+from ..core.config import PosInt, NonNegInt, NonNegFloat
 
 # %% auto #0
 __all__ = ['SMOKE', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'AffineConfig', 'make_rl_env', 'expert_sft_rows', 'affine_tasks',
@@ -29,15 +30,15 @@ __all__ = ['SMOKE', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'AffineConfig', 'make_
 # %% ../../nbs/rl/91_affine.ipynb #c005
 @dataclass
 class AffineConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     model: str = DEFAULT_LM
-    samples: int = 300                # SFT samples of SAT/ABD/DED in total
-    eval_tasks: int = 50              # held-out tasks per affine environment
-    rl_env: str = 'babyai'            # PPO environment: any of research_kit.rl.environments, or 'lineworld'
-    sft_episodes: int = 100           # expert episodes of rl_env in the SFT data
-    eval_episodes: int = 64
-    max_new_tokens: int = 512         # for answers to the affine tasks
-    rl_lora: bool = True              # RL trains LoRA adapters (the reference policy is the LM without them)
+    samples: PosInt = 300          # SFT samples of SAT/ABD/DED in total
+    eval_tasks: PosInt = 50        # held-out tasks per affine environment
+    rl_env: str = 'babyai'         # PPO environment: any of research_kit.rl.environments, or 'lineworld'
+    sft_episodes: NonNegInt = 100  # expert episodes of rl_env in the SFT data
+    eval_episodes: PosInt = 64
+    max_new_tokens: PosInt = 512   # for answers to the affine tasks
+    rl_lora: bool = True           # RL trains LoRA adapters (the reference policy is the LM without them)
     lora: LoraSettings = field(default_factory=LoraSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -138,7 +139,7 @@ def fit(cfg: AffineConfig, run=None) -> dict:
     "Collect, SFT, RL and evaluate; returns the headline metrics and writes results.json and figures into the run."
     from research_kit.rl.sandbox import SandboxPool
     seed_everything(cfg.seed)
-    out = Path(run.dir) if run is not None else Path(tempfile.mkdtemp())
+    out = Path(run.dir) if run is not None else Path(tempfile.mkdtemp(prefix='rk-affine-'))
     log = (lambda step, **m: run.log(step, **m)) if run is not None else (lambda step, **m: None)
     model, tok = load_lm(cfg.model)
     n_train = max(1, cfg.samples // 3)
@@ -183,20 +184,20 @@ PIPELINE = Pipeline('affine', AffineConfig, fit, 'experiments/affine.ipynb', pre
 
 @dataclass
 class LLMTrainingBenchConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     model: str = DEFAULT_LM
-    sft_rows: int = 512
-    sft_steps: int = 30
-    sft_batch: int = 16
-    median_chars: int = 400           # replies: log-normal lengths with this median, `length_sigma` and a cap,
-    length_sigma: float = 1.0         # the long-tailed shape of chat SFT data (most replies short, a few long)
-    max_chars: int = 1000
-    rollout_envs: int = 64            # parallel environments (and episodes played one at a time)
-    rollout_turns: int = 8
-    repeats: int = 2                  # SFT runs of each way (the median counts)
-    rollout_repeats: int = 3          # rollouts of each way, alternating (the median counts)
-    tiny_hidden: int = 256            # layout of the 'tiny' model in this benchmark: big enough that compute, not
-    tiny_layers: int = 4              # Python overhead, dominates a step, as it does for real models
+    sft_rows: PosInt = 512
+    sft_steps: PosInt = 30
+    sft_batch: PosInt = 16
+    median_chars: PosInt = 400       # replies: log-normal lengths with this median, `length_sigma` and a cap,
+    length_sigma: NonNegFloat = 1.0  # the long-tailed shape of chat SFT data (most replies short, a few long)
+    max_chars: PosInt = 1000
+    rollout_envs: PosInt = 64        # parallel environments (and episodes played one at a time)
+    rollout_turns: PosInt = 8
+    repeats: PosInt = 2              # SFT runs of each way (the median counts)
+    rollout_repeats: PosInt = 3      # rollouts of each way, alternating (the median counts)
+    tiny_hidden: PosInt = 256        # layout of the 'tiny' model in this benchmark: big enough that compute, not
+    tiny_layers: PosInt = 4          # Python overhead, dominates a step, as it does for real models
 
 LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 'benchmarks/llm_training.ipynb',
                                   presets={'smoke': {'model': 'tiny', 'sft_rows': 192, 'sft_steps': 8, 'sft_batch': 16,
