@@ -149,3 +149,13 @@ def test_sigterm_marks_the_run_interrupted_and_resume_finishes_it(runs_dir):
     run = Path(out.strip().splitlines()[-1])
     assert read_run(run)['status'] == 'interrupted'
     assert 'interrupted' in rk(runs_dir, 'runs').stdout
+
+
+def test_plot_runs_shows_its_figure_once_in_a_notebook_cell(tmp_path):
+    from execnb.shell import CaptureShell
+    for name in ('a', 'b'):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'metrics.jsonl').write_text(''.join(json.dumps({'step': s, 'train_loss': 1 / s}) + '\n' for s in range(1, 9)))
+    outputs = CaptureShell().run('%matplotlib inline\nfrom research_kit.core.widgets import plot_runs\n'
+                                 f'plot_runs([{str(tmp_path / "a")!r}, {str(tmp_path / "b")!r}])')
+    assert sum('image/png' in o.get('data', {}) for o in outputs) == 1, outputs

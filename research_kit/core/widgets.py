@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from .files import read_jsonl
 from .runs import list_runs, runs_root
@@ -42,7 +43,9 @@ def plot_runs(run_dirs: Sequence, metrics: Sequence[str] | None = None, logy: bo
     if missing: raise ValueError(f"no run has the metric(s) {missing}; available: {sorted(set().union(*runs.values()))}")
     cols = min(3, max(1, len(metrics)))
     rows = math.ceil(len(metrics) / cols) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+    # A Figure outside pyplot: a notebook shows the returned figure once (pyplot's would also be drawn at cell end)
+    fig = Figure(figsize=(4.5 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         for name, curves in runs.items():
             if metric in curves: ax.plot(*curves[metric], label=name, lw=1.4)
