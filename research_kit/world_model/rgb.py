@@ -8,6 +8,7 @@ Docs: https://research-kit.github.io/research_kit/world_model/rgb.html.md"""
 # %% ../../nbs/world_model/04_rgb.ipynb #c003
 from __future__ import annotations
 import math
+from itertools import combinations
 from typing import Callable, Iterable
 
 import numpy as np
@@ -15,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['task_gradients', 'write_grads', 'gradient_stats', 'RGB', 'sum_backward']
+__all__ = ['task_gradients', 'write_grads', 'gradient_stats', 'cone_projection', 'nonconflicting', 'helps_some_task', 'RGB',
+           'sum_backward', 'parameter_owners', 'shared_parameters', 'three_task_toy']
 
 # %% ../../nbs/world_model/04_rgb.ipynb #c005
 def task_gradients(losses, params: list[torch.Tensor]) -> torch.Tensor:
@@ -50,13 +52,69 @@ def gradient_stats(G: torch.Tensor, names=None) -> dict:
         for j in range(i + 1, len(G)): stats[f'grad_cos/{names[i]}-{names[j]}'] = cos[i, j].item()
     return stats
 
+# %% ../../nbs/world_model/04_rgb.ipynb #c014
+def _float64_products(U: torch.Tensor, v: torch.Tensor, chunk: int = 1 << 20):
+    "`U Uᵀ` and `U v` accumulated in float64, a slice of columns at a time (no float64 copy of a large `U`)."
+    K = torch.zeros(len(U), len(U), dtype=torch.float64, device=U.device)
+    b = torch.zeros(len(U), dtype=torch.float64, device=U.device)
+    for s in range(0, U.shape[1], chunk):
+        Uc = U[:, s:s + chunk].double()
+        K += Uc @ Uc.t(); b += Uc @ v[s:s + chunk].double()
+    return K, b
+
+def _combine(U: torch.Tensor, v: torch.Tensor, lam: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+    "`v + Uᵀλ`, summed in float64 a slice at a time, returned in `v`'s dtype."
+    out = torch.empty_like(v)
+    for s in range(0, U.shape[1], chunk):
+        out[s:s + chunk] = (v[s:s + chunk].double() + lam @ U[:, s:s + chunk].double()).to(v.dtype)
+    return out
+
+def cone_projection(U: torch.Tensor, v: torch.Tensor, margin: float = 0.0) -> torch.Tensor | None:
+    """The nearest vector `d` to `v [D]` with `U[i]·d >= margin` for every row of the unit gradients `U [T, D]`, or
+    None when there is none (only possible with `margin > 0`). Exact: the dual has `T` variables (`d = v + Uᵀλ`,
+    `λ >= 0`), and each set of active constraints is tried, in float64. A constraint counts as met within 1e-7·‖v‖
+    (float32 gradients are not exactly opposite or coplanar where they should be), or within a tenth of `margin`."""
+    if len(U) == 0: return v
+    K, b = (t.cpu().numpy() for t in _float64_products(U, v))
+    b = b - margin
+    T, tol = len(b), 0.1 * margin if margin > 0 else 1e-7 * float(v.norm())
+    for size in range(T + 1):
+        for S in map(list, combinations(range(T), size)):
+            lam = np.zeros(T)
+            if S:
+                KS = K[np.ix_(S, S)]
+                if np.linalg.eigvalsh(KS).min() < 1e-12: continue       # dependent rows: a smaller set gives the same d
+                lam[S] = np.linalg.solve(KS, -b[S])
+                if (lam < 0).any(): continue
+            if (K @ lam + b >= -tol).all(): return _combine(U, v, torch.from_numpy(lam).to(U.device))
+    return None
+
+def nonconflicting(U: torch.Tensor, v: torch.Tensor, margin: float = 1e-5, atol: float = 1e-6) -> torch.Tensor:
+    """`v`'s projection onto `{d : U d >= 0}`, moved inside to `U d >= margin·‖d‖` where that costs under 1% of its
+    length; zero when the projection is zero up to rounding (shorter than `atol·max(1, ‖v‖)`; `U`'s rows are unit)."""
+    d = cone_projection(U, v)
+    n = float(d.norm()) if d is not None else 0.0
+    if n <= atol * max(1.0, float(v.norm())): return torch.zeros_like(v)
+    if margin > 0:
+        inside = cone_projection(U, v, margin * n)
+        if inside is not None and float((inside - d).norm()) <= 0.01 * n: d = inside
+    return d
+
+def helps_some_task(U: torch.Tensor, d: torch.Tensor, tol: float = 1e-6) -> bool:
+    "Whether `d` has a cosine above `tol` with some row of `U` (it decreases some task's loss to first order)."
+    n = float(d.norm())
+    return n > 0 and float((U @ d).max()) > tol * n
+
 # %% ../../nbs/world_model/04_rgb.ipynb #c006
 class RGB:
-    "Rotation-based gradient balancing (seed interface: set `task_num`, `device`, `rep_grad`, `get_share_params`)."
+    """Rotation-based gradient balancing (seed interface: set `task_num`, `device`, `rep_grad`, `get_share_params`).
+    `project=True` makes the update conflict with no task (see the guarantees above); `project=False` is the seed's."""
     def __init__(self, mu: float = 0.9, lambd: float = 1.0, alpha_steps: int = 3, lr_inner: float = 0.2,
-                 update_interval: int = 1, eps: float = 1e-8, align_threshold: float = 0.999, rescale: bool = True):
+                 update_interval: int = 1, eps: float = 1e-8, align_threshold: float = 0.999, rescale: bool = True,
+                 project: bool = True, margin: float = 1e-5):
         self.mu, self.lambd, self.alpha_steps, self.lr_inner = mu, lambd, alpha_steps, lr_inner
         self.update_interval, self.eps, self.align_threshold, self.rescale = update_interval, eps, align_threshold, rescale
+        self.project, self.margin = project, margin
         self.task_num: int | None = None
         self.device = 'cpu'
         self.rep_grad = False
@@ -65,6 +123,7 @@ class RGB:
         self.alpha_state: torch.Tensor | None = None
         self.step_count = 0
         self.last_grads: torch.Tensor | None = None     # [T, D] raw task gradients of the last call (diagnostics)
+        self.last_projected = False                      # whether the last call corrected the seed's update
 
     def _objective(self, alpha, ghat, w):
         r = F.normalize(torch.cos(alpha)[:, None] * ghat + torch.sin(alpha)[:, None] * w, dim=1)
@@ -75,24 +134,21 @@ class RGB:
         proximity = ((r - ghat) ** 2).sum() / (4 * T)
         return conflict + self.lambd * proximity
 
-    def balance(self, G: torch.Tensor) -> torch.Tensor:
-        "The balanced update `[D]` for task gradients `G [T, D]` (advances the consensus and the angle state)."
-        T = G.shape[0]
-        norms = G.norm(dim=1, keepdim=True)
-        ghat = G / norms.clamp_min(self.eps)
+    def rotated_mean(self, ghat: torch.Tensor) -> torch.Tensor:
+        "The seed's update `u [D]` for unit gradients `ghat [T, D]` (advances the consensus and the angle state)."
+        T = ghat.shape[0]
         y = F.normalize(ghat.mean(0), dim=0, eps=self.eps)
         d = y if self.ema_direction is None or self.ema_direction.shape != y.shape else \
             F.normalize(self.mu * self.ema_direction + (1 - self.mu) * y, dim=0, eps=self.eps)
         self.ema_direction = d.detach()
         self.step_count += 1
-        scale = norms.mean() if self.rescale else 1.0
-        if T <= 1 or self.step_count % self.update_interval: return ghat.mean(0) * scale
+        if T <= 1 or self.step_count % self.update_interval: return ghat.mean(0)
         p = ghat @ d
         w = F.normalize(d[None] - p[:, None] * ghat, dim=1, eps=self.eps)
         aligned = p.abs() > self.align_threshold
         hi = math.pi / 2 - 1e-6
-        if self.alpha_state is None or self.alpha_state.shape != (T,): alpha = torch.zeros(T, device=G.device, dtype=G.dtype)
-        else: alpha = self.alpha_state.to(G.device, G.dtype).clamp(0, hi)
+        if self.alpha_state is None or self.alpha_state.shape != (T,): alpha = torch.zeros(T, device=ghat.device, dtype=ghat.dtype)
+        else: alpha = self.alpha_state.to(ghat.device, ghat.dtype).clamp(0, hi)
         alpha = alpha.masked_fill(aligned, 0.0)
         for _ in range(self.alpha_steps):
             a = alpha.clone().requires_grad_(True)
@@ -100,7 +156,22 @@ class RGB:
             alpha = (alpha - self.lr_inner * grad.masked_fill(aligned, 0.0)).clamp(0, hi).masked_fill(aligned, 0.0)
         self.alpha_state = alpha.detach()
         r = F.normalize(torch.cos(alpha)[:, None] * ghat + torch.sin(alpha)[:, None] * w, dim=1)
-        return r.mean(0) * scale
+        return r.mean(0)
+
+    def balance(self, G: torch.Tensor) -> torch.Tensor:
+        "The balanced update `[D]` for task gradients `G [T, D]` (advances the consensus and the angle state)."
+        norms = G.norm(dim=1, keepdim=True)
+        ghat = G / norms.clamp_min(self.eps)
+        u = self.rotated_mean(ghat)
+        self.last_projected = False
+        U = ghat[norms[:, 0] > self.eps]                 # a task without gradient here constrains nothing
+        if self.project and len(G) > 1 and len(U):
+            d = nonconflicting(U, u, self.margin)
+            if not helps_some_task(U, d): d = nonconflicting(U, ghat.mean(0), self.margin)
+            if not helps_some_task(U, d): d = torch.zeros_like(u)
+            self.last_projected = not torch.equal(d, u)
+            u = d
+        return u * norms.mean() if self.rescale else u
 
     def backward(self, losses, **kwargs) -> np.ndarray:
         "Per-task backward passes, then write the balanced update into the shared parameters' `.grad`."
@@ -120,3 +191,55 @@ class RGB:
 def sum_backward(losses) -> None:
     "The baseline: back-propagate the plain sum of the task losses."
     torch.stack(list(losses)).sum().backward()
+
+# %% ../../nbs/world_model/04_rgb.ipynb #c022
+def parameter_owners(losses, params) -> list[set[int]]:
+    "For each of `params`, the indices of the `losses` whose autograd graph reaches it."
+    index = {id(p): i for i, p in enumerate(params)}
+    owners = [set() for _ in params]
+    for t, loss in enumerate(losses):
+        seen, stack = set(), [loss.grad_fn] if loss.grad_fn is not None else []
+        while stack:
+            fn = stack.pop()
+            if fn in seen: continue
+            seen.add(fn)
+            var = getattr(fn, 'variable', None)            # a leaf's AccumulateGrad node holds the parameter
+            if var is not None and id(var) in index: owners[index[id(var)]].add(t)
+            stack.extend(nxt for nxt, _ in fn.next_functions if nxt is not None)
+    return owners
+
+def shared_parameters(losses, params) -> list[torch.Tensor]:
+    "The `params` that two or more of the `losses` depend on (the trunk); the rest are one task's head, or unused."
+    return [p for p, o in zip(params, parameter_owners(losses, params)) if len(o) >= 2]
+
+# %% ../../nbs/world_model/04_rgb.ipynb #c025
+def three_task_toy(balance: str = 'trunk', seed: int = 0, steps: int = 500, scales=(10.0, 1.0, 0.1), lr: float = 1e-2,
+                   batch: int = 64, dim: int = 8, width: int = 64, **rgb_settings) -> list[float]:
+    "Test MSE / target variance per task after `steps` Adam steps, balancing `'trunk'`, `'all'` or `'sum'`."
+    if balance not in ('trunk', 'all', 'sum'): raise ValueError(f"balance must be 'trunk', 'all' or 'sum', not {balance!r}")
+    g = torch.Generator().manual_seed(seed)
+    teachers = [(torch.randn(dim, 32, generator=g) / dim ** 0.5, torch.randn(32, generator=g) / 32 ** 0.5) for _ in scales]
+    def data(n):
+        x = torch.randn(n, dim, generator=g)
+        return x, torch.stack([2 * s * torch.tanh(x @ W) @ v for (W, v), s in zip(teachers, scales)], 1)
+    torch.manual_seed(seed)
+    trunk = torch.nn.Sequential(torch.nn.Linear(dim, width), torch.nn.Tanh(), torch.nn.Linear(width, width), torch.nn.Tanh())
+    heads = torch.nn.ModuleList(torch.nn.Linear(width, 1) for _ in scales)
+    params = [*trunk.parameters(), *heads.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    rgb = RGB(**rgb_settings); rgb.task_num, rgb.rep_grad = len(scales), False
+    x_test, y_test, share = *data(2000), None
+    for _ in range(steps):
+        x, y = data(batch)
+        h = trunk(x)
+        losses = [((head(h)[:, 0] - y[:, k]) ** 2).mean() for k, head in enumerate(heads)]
+        opt.zero_grad()
+        if balance == 'sum': sum(losses).backward()
+        else:
+            if share is None: share = params if balance == 'all' else shared_parameters(losses, params)
+            rgb.get_share_params = lambda: share
+            rgb.backward(losses)
+        opt.step()
+    with torch.no_grad():
+        h = trunk(x_test)
+        return [(((head(h)[:, 0] - y_test[:, k]) ** 2).mean() / y_test[:, k].var()).item() for k, head in enumerate(heads)]

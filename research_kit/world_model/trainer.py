@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from ..core.runs import Run
 from ..core.training import NonFiniteLossError, StepBatches, Trainer, TrainerConfig
 from .losses import TASK_NAMES, LossAggregator
-from .rgb import RGB, gradient_stats, task_gradients, write_grads
+from .rgb import RGB, gradient_stats, shared_parameters, task_gradients, write_grads
 
 # %% auto #0
 __all__ = ['COLLAPSE_HINTS', 'beta_schedule', 'psnr', 'model_diagnostics', 'CollapseMonitor', 'evaluate', 'DMCVBTrainer']
@@ -72,44 +72,59 @@ COLLAPSE_HINTS = {'kl_z': 'KL collapse; warm β up more slowly', 'effective_comp
 # %% ../../nbs/world_model/05_trainer.ipynb #c009
 @torch.no_grad()
 def evaluate(model, loader, losses: LossAggregator, device, max_batches: int = 4, beta: float = 1.0) -> dict:
-    "Validation ELBO (at β=1), MSE and PSNR over up to `max_batches` batches."
+    "Validation ELBO (at β=1), each task's loss (`val_loss/<task>`), MSE and PSNR over up to `max_batches` batches."
     was_training = model.training
     model.eval()
-    elbo, mse, n = 0.0, 0.0, 0
+    elbo, mse, n, task_sums = 0.0, 0.0, 0, [0.0] * len(TASK_NAMES)
     for i, batch in enumerate(loader):
         if i >= max_batches: break
         out = model.forward_sequence(batch['observations'].to(device), batch['actions'].to(device))
-        L, _ = losses.compute_losses(out, beta=beta)
+        L, tasks = losses.compute_losses(out, beta=beta)
         elbo += L['total_elbo'].item(); mse += out['mse'].item(); n += 1
+        task_sums = [s + t.item() for s, t in zip(task_sums, tasks)]
     model.train(was_training)
     if n == 0: raise ValueError("the validation set gave no batch: it needs at least one window")
-    return {'val_elbo': elbo / n, 'val_mse': mse / n, 'val_psnr': psnr(mse / n)}
+    return {'val_elbo': elbo / n, 'val_mse': mse / n, 'val_psnr': psnr(mse / n),
+            **{f'val_loss/{name}': s / n for name, s in zip(TASK_NAMES, task_sums)}}
 
 # %% ../../nbs/world_model/05_trainer.ipynb #c011
 class DMCVBTrainer:
     "Train the AIME world model on DMC video windows (seed interface; a thin face over `Trainer`)."
     def __init__(self, model, train_dataset, val_dataset, learning_rate: float = 2e-4, batch_size: int = 8,
                  sequence_length: int = 16, beta_warmup_epochs: float = 10, beta_start: float = 0.0, beta_end: float = 1.0,
-                 grad_clip: float = 5.0, balancing: Literal['rgb', 'sum'] = 'rgb', rgb_mu: float = 0.9,
-                 rgb_lambd: float = 1.0, rgb_alpha_steps: int = 3, lambda_recon: float = 1.0, lambda_att_dyn: float = 0.1,
+                 grad_clip: float | None = None, balancing: Literal['rgb', 'sum'] = 'rgb',
+                 rgb_params: Literal['trunk', 'all'] = 'trunk', rgb_mu: float = 0.9, rgb_lambd: float = 1.0,
+                 rgb_alpha_steps: int = 3, lambda_recon: float = 1.0, lambda_att_dyn: float = 0.1,
                  entropy_weight: float = 0.1, num_workers: int = 0, val_batches: int = 4, steps_per_epoch: int | None = None,
                  run: Run | None = None, trainer_config: TrainerConfig | None = None, config=None, seed: int = 0):
         for name, ds in (('train_dataset', train_dataset), ('val_dataset', val_dataset)):
             if getattr(ds, 'sequence_length', sequence_length) != sequence_length:
                 raise ValueError(f"{name} gives windows of {ds.sequence_length} steps but sequence_length={sequence_length}")
         if balancing not in ('rgb', 'sum'): raise ValueError(f"balancing must be 'rgb' or 'sum', not {balancing!r}")
+        if rgb_params not in ('trunk', 'all'): raise ValueError(f"rgb_params must be 'trunk' or 'all', not {rgb_params!r}")
+        tcfg = trainer_config or TrainerConfig(best_metric='val_elbo', best_mode='min', grad_clip=5.0)
+        if grad_clip is not None and trainer_config is not None and grad_clip != trainer_config.grad_clip:
+            raise ValueError(f"grad_clip={grad_clip} disagrees with trainer_config.grad_clip={trainer_config.grad_clip}: "
+                             "set it in one place (trainer_config.grad_clip; the config key is trainer.grad_clip)")
         self.model, self.train_dataset, self.val_dataset = model, train_dataset, val_dataset
         self.lr, self.batch_size, self.sequence_length = learning_rate, batch_size, sequence_length
         self.beta_warmup_epochs, self.beta_start, self.beta_end = beta_warmup_epochs, beta_start, beta_end
         self.balancing, self.lambda_recon, self.lambda_att_dyn = balancing, lambda_recon, lambda_att_dyn
         self.num_workers, self.val_batches, self.seed, self.run, self.config = num_workers, val_batches, seed, run, config
         self.steps_per_epoch = steps_per_epoch or max(1, len(train_dataset) // batch_size)
-        self.tcfg = replace(trainer_config or TrainerConfig(best_metric='val_elbo', best_mode='min'), grad_clip=grad_clip)
+        self.tcfg = tcfg if grad_clip is None else replace(tcfg, grad_clip=grad_clip)
+        self.rgb_params, self._trunk = rgb_params, None
         self.losses = LossAggregator(entropy_weight=entropy_weight)
         self.rgb = RGB(mu=rgb_mu, lambd=rgb_lambd, alpha_steps=rgb_alpha_steps)
         self.monitor = CollapseMonitor()
         self.trainer: Trainer | None = None
         self.history: list[dict] = []
+
+    def rgb_share(self, tasks, params) -> list:
+        "The parameters RGB balances: all of them, or the trunk (those two or more task losses reach; found once)."
+        if self.rgb_params == 'all': return params
+        if self._trunk is None: self._trunk = {id(p) for p in shared_parameters(tasks, params)}
+        return [p for p in params if id(p) in self._trunk]
 
     def beta(self, step: int) -> float:
         return beta_schedule(step / self.steps_per_epoch, self.beta_warmup_epochs, self.beta_start, self.beta_end)
@@ -139,9 +154,10 @@ class DMCVBTrainer:
                                              f"(the last good checkpoint is kept in {tr.ckpt.folder if tr.ckpt else 'no run folder'})")
             params = [p for p in tr.model.parameters() if p.requires_grad]
             G = None
-            if self.balancing == 'rgb':
+            share = self.rgb_share(tasks, params) if self.balancing == 'rgb' else []
+            if share:
                 self.rgb.task_num, self.rgb.device, self.rgb.rep_grad = len(tasks), tr.device, False
-                self.rgb.get_share_params = lambda: params
+                self.rgb.get_share_params = lambda: share
                 self.rgb.backward(tasks)
                 G = self.rgb.last_grads
             elif log and tr.num_processes == 1:   # under DDP one backward per forward: no per-task measurement
@@ -157,6 +173,7 @@ class DMCVBTrainer:
         metrics.update(model_diagnostics(out), lr=tr.optimizer.param_groups[0]['lr'], train_mse=out['mse'].item(),
                        train_psnr=psnr(out['mse'].item()), grad_norm=getattr(tr, 'last_grad_norm', None))
         if G is not None: metrics.update(gradient_stats(G.float(), list(TASK_NAMES)))
+        if share: metrics['rgb_projected'] = float(self.rgb.last_projected)
         collapsed = self.monitor.check({k: v for k, v in metrics.items() if v is not None})
         for key in collapsed: metrics[f'collapse/{key}'] = 1.0
         return metrics
