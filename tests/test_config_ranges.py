@@ -73,7 +73,10 @@ CROSS_FIELD = [('generative', ['image_size=63'], 'image_size: 63 is not a multip
                ('generative', ['model.path.beta_start=0.5', 'model.path.beta_end=0.1'], 'model.path.beta_start: 0.5 is not below'),
                ('example', ['batch_size=250', 'trainer.devices=4'], 'batch_size: 250 does not split over trainer.devices=4'),
                ('frameworks', ['player.image_size=100'], 'player.image_size: 100 is not a multiple of patch_size=14'),
-               ('frameworks', ['weights={near_gold_qa: -1}'], 'weights.near_gold_qa: -1 is not a sampling weight')]
+               ('frameworks', ['weights={near_gold_qa: -1}'], 'weights.near_gold_qa: -1 is not a sampling weight'),
+               ('frameworks', ['batch_size=4'], 'batch_size=4 is out of range: valid values are >= 5'),
+               ('world_model', ['open_loop_context=16'], 'open_loop_context: 16 leaves no frame to predict in sequence_length=16'),
+               ('world_model', ['data.steps=10'], 'sequence_length: 16 is longer than an episode (data.steps=10)')]
 
 
 @pytest.mark.parametrize('name,overrides,says', CROSS_FIELD)

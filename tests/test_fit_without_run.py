@@ -11,7 +11,7 @@ SMALLEST = {
     'example': ['max_steps=20', 'trainer.eval_every=10', 'trainer.ckpt_every=10', *QUIET],
     'generative': ['max_epochs=1', 'data.n_scenes=48', 'batch_size=16', 'eval_scenes=4', 'eval_samples=1', 'sampling_steps=2', *QUIET],
     'world_model': ['data.episodes=4', 'data.steps=24', 'data.collect_workers=1', 'epochs=1', 'steps_per_epoch=2', 'val_batches=1',
-                    'sequence_length=4', 'batch_size=2', *QUIET],
+                    'sequence_length=6', 'batch_size=2', *QUIET],
     'frameworks': ['max_steps=2', 'batch_size=5', 'eval_batches=1', 'trainer.eval_every=2', 'trainer.ckpt_every=2', *QUIET],
     'affine': ['samples=6', 'eval_tasks=2', 'sft_episodes=2', 'eval_episodes=2', 'max_new_tokens=8', 'ppo.updates=1', 'ppo.num_envs=2',
                'ppo.max_turns=2', 'ppo.minibatches=1', 'ppo.ppo_epochs=1', *QUIET],

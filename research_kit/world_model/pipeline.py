@@ -6,10 +6,10 @@ Docs: https://research-kit.github.io/research_kit/world_model/pipeline.html.md""
 
 # %% ../../nbs/world_model/06_pipeline.ipynb #c003
 from __future__ import annotations
-import argparse, os
+import argparse, os, tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import h5py
 import ipywidgets as W
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..core.checkpoints import seed_everything
+from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat, Rate, Fraction, argtype
 from ..core.pipelines import Pipeline
 from ..core.runs import Run, repo_root
 from ..core.training import TrainerConfig
@@ -35,62 +36,70 @@ __all__ = ['SMOKE', 'PIPELINE', 'BENCH_SMOKE', 'BENCHMARK', 'WMData', 'WMModel',
 @dataclass
 class WMData:
     environment: str = 'cheetah-run'
-    episodes: int = 200
-    steps: int = 500                  # decisions per episode (DMC-VB: 500, each action repeated twice)
-    action_repeat: int = 2
+    episodes: Annotated[int, Range(ge=2)] = 200
+    steps: PosInt = 500                  # decisions per episode (DMC-VB: 500, each action repeated twice)
+    action_repeat: PosInt = 2
     policy: Literal['all', 'random', 'scripted', 'mixed'] = 'all'    # 'all': the three in turn
-    collect_workers: int = 4
-    data_dir: str = 'data/world_model'   # relative paths are inside the checkout; '' = inside the run folder
-    val_fraction: float = 0.1
-    loader_workers: int = 4
+    collect_workers: PosInt = 4
+    data_dir: str = 'data/world_model'   # relative paths are inside the checkout; '' = inside the run folder (a temporary one without a run)
+    val_fraction: Fraction = 0.1
+    loader_workers: NonNegInt = 4
 
 @dataclass
 class WMModel:
-    max_components: int = 15
-    latent_dim: int = 36
-    hidden_dim: int = 512
-    context_dim: int = 256
-    base_channels: int = 32
-    rnn_layers: int = 3
-    attention_dim: int = 64
-    num_slots: int = 4
-    attention_resolution: int = 16
-    slot_iters: int = 3
-    attention_state_dim: int = 64
-    prior_alpha: float = 1.0
-    prior_beta: float = 10.0
-    num_codes: int = 1024
-    code_dim: int = 64
-    perceiver_width: int = 128
-    num_latents: int = 16
-    perceiver_heads: int = 4
-    perceiver_layers: int = 2
-    kl_samples: int = 1
+    max_components: PosInt = 15
+    latent_dim: PosInt = 36
+    hidden_dim: PosInt = 512
+    context_dim: PosInt = 256
+    base_channels: PosInt = 32
+    rnn_layers: PosInt = 3
+    attention_dim: PosInt = 64
+    num_slots: PosInt = 4
+    attention_resolution: PosInt = 16
+    slot_iters: PosInt = 3
+    attention_state_dim: PosInt = 64
+    prior_alpha: PosFloat = 1.0
+    prior_beta: PosFloat = 10.0
+    num_codes: PosInt = 1024
+    code_dim: PosInt = 64
+    perceiver_width: PosInt = 128
+    num_latents: PosInt = 16
+    perceiver_heads: PosInt = 4
+    perceiver_layers: PosInt = 2
+    kl_samples: PosInt = 1
 
 @dataclass
 class WorldModelConfig:
-    seed: int = 0
+    seed: NonNegInt = 0
     data: WMData = field(default_factory=WMData)
     model: WMModel = field(default_factory=WMModel)
-    epochs: int = 100
-    steps_per_epoch: int = 0          # 0: one pass over the training windows
-    batch_size: int = 8
-    sequence_length: int = 16
-    lr: float = 2e-4
-    beta_warmup_epochs: float = 10.0
-    grad_clip: float = 5.0
+    epochs: PosInt = 100
+    steps_per_epoch: NonNegInt = 0          # 0: one pass over the training windows
+    batch_size: PosInt = 8
+    sequence_length: Annotated[int, Range(ge=2)] = 16
+    lr: PosFloat = 2e-4
+    beta_warmup_epochs: NonNegFloat = 10.0
     balancing: Literal['rgb', 'sum'] = 'rgb'
-    rgb_mu: float = 0.9
-    rgb_lambd: float = 1.0
-    rgb_alpha_steps: int = 3
-    lambda_recon: float = 1.0
-    lambda_att_dyn: float = 0.1
-    entropy_weight: float = 0.1
-    val_batches: int = 8
-    open_loop_context: int = 4        # frames read before the open-loop prediction in the figures
-    threads: int = 0                  # torch CPU threads; 0 leaves torch's default
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(best_metric='val_elbo', best_mode='min',
+    rgb_params: Literal['trunk', 'all'] = 'trunk'   # what RGB balances: the shared trunk, or every parameter (the seed's)
+    rgb_mu: Rate = 0.9
+    rgb_lambd: NonNegFloat = 1.0
+    rgb_alpha_steps: PosInt = 3
+    lambda_recon: NonNegFloat = 1.0
+    lambda_att_dyn: NonNegFloat = 0.1
+    entropy_weight: NonNegFloat = 0.1
+    val_batches: PosInt = 8
+    open_loop_context: PosInt = 4        # frames read before the open-loop prediction in the figures
+    threads: NonNegInt = 0                  # torch CPU threads; 0 leaves torch's default
+    # gradient clipping lives here, as trainer.grad_clip (the seed's 5.0)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(best_metric='val_elbo', best_mode='min', grad_clip=5.0,
                                                                           log_every=25, eval_every=500, ckpt_every=500))
+    def invalid(self):
+        if self.sequence_length > self.data.steps:
+            yield 'sequence_length', f'{self.sequence_length} is longer than an episode (data.steps={self.data.steps})'
+        if self.open_loop_context >= self.sequence_length:
+            yield 'open_loop_context', f'{self.open_loop_context} leaves no frame to predict in sequence_length={self.sequence_length}'
+        if self.trainer.devices > 1 and self.batch_size % self.trainer.devices:
+            yield 'batch_size', f'{self.batch_size} does not split over trainer.devices={self.trainer.devices} processes'
 
 SMOKE = {'data.episodes': 12, 'data.steps': 60, 'data.collect_workers': 2, 'data.data_dir': '', 'data.val_fraction': 0.2,
          'data.loader_workers': 1, 'model.max_components': 8, 'model.latent_dim': 16, 'model.hidden_dim': 64,
@@ -104,7 +113,7 @@ SMOKE = {'data.episodes': 12, 'data.steps': 60, 'data.collect_workers': 2, 'data
 # %% ../../nbs/world_model/06_pipeline.ipynb #c008
 def data_folder(cfg: WorldModelConfig, run: Run | None) -> Path:
     if not cfg.data.data_dir:
-        if run is None: raise ValueError("data.data_dir is '' (inside the run folder) but there is no run")
+        if run is None: return Path(tempfile.mkdtemp(prefix='rk-world-model-'))   # fit(cfg) with no run folder
         return run.dir / 'data'
     path = Path(cfg.data.data_dir).expanduser()
     return path if path.is_absolute() else repo_root() / path
@@ -175,7 +184,7 @@ def fit(cfg: WorldModelConfig, run: Run | None = None) -> dict:
     model = build_model(cfg, train_ds.action_dim, train_ds.image_size)
     trainer = DMCVBTrainer(model, train_ds, val_ds, learning_rate=cfg.lr, batch_size=cfg.batch_size,
                            sequence_length=cfg.sequence_length, beta_warmup_epochs=cfg.beta_warmup_epochs,
-                           grad_clip=cfg.grad_clip, balancing=cfg.balancing, rgb_mu=cfg.rgb_mu, rgb_lambd=cfg.rgb_lambd,
+                           balancing=cfg.balancing, rgb_params=cfg.rgb_params, rgb_mu=cfg.rgb_mu, rgb_lambd=cfg.rgb_lambd,
                            rgb_alpha_steps=cfg.rgb_alpha_steps, lambda_recon=cfg.lambda_recon,
                            lambda_att_dyn=cfg.lambda_att_dyn, entropy_weight=cfg.entropy_weight,
                            num_workers=cfg.data.loader_workers, val_batches=cfg.val_batches,
@@ -200,36 +209,42 @@ PIPELINE = Pipeline('world_model', WorldModelConfig, fit, 'experiments/world_mod
 
 @dataclass
 class WorldModelBenchConfig:
-    seed: int = 0
-    batch_size: int = 8
-    sequence_length: int = 16
-    steps: int = 10                   # timed optimizer steps per measurement
-    warmup: int = 2
-    repeats: int = 3
+    seed: NonNegInt = 0
+    batch_size: PosInt = 8
+    sequence_length: Annotated[int, Range(ge=2)] = 16
+    steps: PosInt = 10                   # timed optimizer steps per measurement
+    warmup: NonNegInt = 2
+    repeats: PosInt = 3
     model: WMModel = field(default_factory=WMModel)
-    data_episodes: int = 8            # a small real data set for the data-loading share
-    data_steps: int = 64
-    loader_workers: int = 2
-    threads: int = 0
-    gpu_batches: list[int] = field(default_factory=lambda: [8, 16])
+    data_episodes: Annotated[int, Range(ge=2)] = 8            # a small real data set for the data-loading share
+    data_steps: PosInt = 64
+    loader_workers: NonNegInt = 2
+    threads: NonNegInt = 0
+    gpu_batches: list[PosInt] = field(default_factory=lambda: [8, 16])
+    toy_seeds: PosInt = 5                # seeds of the three-task toy (trunk against all parameters)
+    toy_steps: PosInt = 500
+    quality_steps: PosInt = 200          # world-model training steps per way of balancing, before the per-task losses
+    quality_val_batches: PosInt = 8
 
 BENCH_SMOKE = {'steps': 3, 'warmup': 1, 'repeats': 2, 'data_episodes': 4, 'data_steps': 24, 'loader_workers': 1,
-               'threads': 1, 'gpu_batches': [8], **{k: v for k, v in SMOKE.items() if k.startswith('model.')}}
+               'threads': 1, 'gpu_batches': [8], 'toy_seeds': 2, 'toy_steps': 200, 'quality_steps': 10,
+               'quality_val_batches': 2, **{k: v for k, v in SMOKE.items() if k.startswith('model.')}}
 
 BENCHMARK = Pipeline('world_model', WorldModelBenchConfig, None, 'benchmarks/world_model.ipynb', presets={'smoke': BENCH_SMOKE},
-                     description='train-step throughput and memory; RGB against summed losses; data-loading share')
+                     description='train-step throughput and memory; RGB (trunk, all parameters) against summed losses; '
+                               'trunk against all parameters on a toy and on the world model; data-loading share')
 
 def data_main(argv=None) -> Path:
     "`rk data world_model --env cheetah-run[,walker-walk,...] --episodes N --out DIR`: collect into DIR/<env>.h5 each."
     ap = argparse.ArgumentParser(prog='rk data world_model', description='Collect DeepMind Control episodes rendered 64x64 into HDF5.')
     ap.add_argument('--env', default='cheetah-run', help=f"environment(s), comma-separated, of: {', '.join(sorted(ENVIRONMENTS))}")
-    ap.add_argument('--episodes', type=int, default=100)
+    ap.add_argument('--episodes', type=argtype(Annotated[int, Range(ge=2)]), default=100)
     ap.add_argument('--out', required=True, type=Path, help='folder (the file is <env>.h5 in it) or a .h5 path')
-    ap.add_argument('--steps', type=int, default=500, help='decisions per episode')
-    ap.add_argument('--action-repeat', type=int, default=2)
+    ap.add_argument('--steps', type=argtype(PosInt), default=500, help='decisions per episode')
+    ap.add_argument('--action-repeat', type=argtype(PosInt), default=2)
     ap.add_argument('--policy', default='all', choices=['all', *POLICIES])
-    ap.add_argument('--workers', type=int, default=max(1, min(8, (os.cpu_count() or 2))))
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--workers', type=argtype(PosInt), default=max(1, min(8, (os.cpu_count() or 2))))
+    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
     args = ap.parse_args(argv)
     envs = [e for e in args.env.split(',') if e.strip()]
     try: [env_spec(e) for e in envs]
