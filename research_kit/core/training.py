@@ -22,7 +22,8 @@ from .config import to_dict, Range, PosInt, NonNegInt, NonNegFloat
 from .runs import Run
 
 # %% auto #0
-__all__ = ['TrainerConfig', 'resolve_mixed_precision', 'make_accelerator', 'StepBatches', 'NonFiniteLossError', 'Trainer']
+__all__ = ['TrainerConfig', 'bf16_available', 'resolve_mixed_precision', 'make_accelerator', 'StepBatches', 'NonFiniteLossError',
+           'Trainer']
 
 # %% ../../nbs/core/04_training.ipynb #c005
 @dataclass
@@ -41,11 +42,14 @@ class TrainerConfig:
     VARIANTS: ClassVar[dict] = {'single_gpu': {}, 'multi_gpu': {'devices': -1},
                                 'cpu': {'cpu': True, 'mixed_precision': 'no'}}
 
+def bf16_available(cpu: bool = False) -> bool:
+    "Whether to train in bf16: not forced onto the CPU, and a CUDA device that supports bf16."
+    return not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
 def resolve_mixed_precision(tcfg: TrainerConfig) -> str:
     "'auto' becomes bf16 on a CUDA device that supports it and 'no' on CPU."
     if tcfg.mixed_precision != 'auto': return tcfg.mixed_precision
-    if not tcfg.cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported(): return 'bf16'
-    return 'no'
+    return 'bf16' if bf16_available(tcfg.cpu) else 'no'
 
 def make_accelerator(tcfg: TrainerConfig) -> Accelerator:
     "An `Accelerator` for these settings (device, precision, accumulation, DDP when launched distributed)."

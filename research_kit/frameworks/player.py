@@ -140,10 +140,11 @@ class AgentPlayer(nn.Module):
 
     def apply_lora(self):
         "Wrap the LM in PEFT LoRA adapters (q/k/v/o and MLP projections); freezes the LM's own weights."
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
+        from research_kit.rl.lm import LoraSettings, lora_config
         c = self.cfg
-        self.lm = get_peft_model(self.lm, LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
-                                                     bias='none', target_modules=LORA_TARGETS))
+        settings = LoraSettings(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, target_modules=LORA_TARGETS)
+        self.lm = get_peft_model(self.lm, lora_config(settings, task_type=None))
         self.cfg.lora = True
 
     @property

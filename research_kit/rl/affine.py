@@ -109,7 +109,7 @@ def answer_tasks(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, 
 
 def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None) -> dict:
     "Scores per environment (graded affine tasks and RL-environment success) summarised with intervals."
-    from research_kit.rl.grpo import grade
+    from research_kit.rl.evaluation import grade
     scores = {}
     for env, ts in tasks.items():
         answers = answer_tasks(policy.lm, tokenizer, [t['prompt'] for t in ts], cfg.max_new_tokens)

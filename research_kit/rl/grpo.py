@@ -13,13 +13,13 @@ from typing import Annotated, Sequence
 
 import torch
 
-from .code_tasks import score_task
-from .lm import LoraSettings
-from .sat import sat_score
+from .evaluation import grade
+from .lm import LoraSettings, lora_config
 from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat
+from ..core.training import bf16_available
 
 # %% auto #0
-__all__ = ['sat_task', 'grpo_dataset', 'completion_text', 'grade', 'verifier_reward', 'GRPOSettings', 'grpo_train']
+__all__ = ['sat_task', 'grpo_dataset', 'completion_text', 'verifier_reward', 'GRPOSettings', 'grpo_train']
 
 # %% ../../nbs/rl/24_grpo.ipynb #c005
 def sat_task(sample: dict) -> dict:
@@ -39,11 +39,6 @@ def completion_text(completion) -> str:
     "The text of a completion (chat completions are lists of messages)."
     if isinstance(completion, list): return ''.join(m.get('content', '') for m in completion if isinstance(m, dict))
     return str(completion)
-
-def grade(task: dict, text: str, pool=None) -> float:
-    "The verifier's score of `text` on `task`, in [0, 1]."
-    if task['env'] == 'affine:sat': return sat_score(text, task['clauses'])
-    return score_task(task, text, pool)
 
 def verifier_reward(prompts, completions, task, **kwargs) -> list[float]:
     "GRPO reward: each completion graded by its task's verifier."
@@ -70,7 +65,6 @@ class GRPOSettings:
 
 def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, output_dir, run=None) -> dict:
     "GRPO with the verifiers as rewards; returns the trainer and the mean reward of the first and last logged steps."
-    from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
     from research_kit.rl.sft import _log_callback
     gpu = torch.cuda.is_available()
@@ -78,13 +72,11 @@ def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, 
                       per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
                       max_steps=settings.max_steps, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, logging_steps=settings.logging_steps,
-                      report_to=[], seed=settings.seed, use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(),
+                      report_to=[], seed=settings.seed, use_cpu=not gpu, bf16=bf16_available(),
                       save_strategy='no', disable_tqdm=False)
     peft_config = None
     if settings.use_lora and not hasattr(model, 'peft_config'):
-        l = settings.lora
-        peft_config = LoraConfig(r=l.r, lora_alpha=l.alpha, lora_dropout=l.dropout, target_modules=list(l.target_modules),
-                                 task_type='CAUSAL_LM')
+        peft_config = lora_config(settings.lora)
     trainer = GRPOTrainer(model=model, reward_funcs=[verifier_reward], args=args, train_dataset=grpo_dataset(tasks),
                           processing_class=tokenizer, peft_config=peft_config, callbacks=[_log_callback(run)])
     trainer.train()

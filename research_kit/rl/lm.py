@@ -12,10 +12,11 @@ from pathlib import Path
 
 import torch
 from ..core.config import PosInt, NonNegInt, Rate
+from ..core.training import bf16_available
 
 # %% auto #0
 __all__ = ['CHATML_TEMPLATE', 'SPECIAL_TOKENS', 'DEFAULT_LM', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'cache_dir',
-           'tiny_lm_path', 'LoraSettings', 'add_lora', 'default_dtype', 'load_lm', 'save_to_hub_cache']
+           'tiny_lm_path', 'LoraSettings', 'lora_config', 'add_lora', 'default_dtype', 'load_lm', 'save_to_hub_cache']
 
 # %% ../../nbs/rl/20_lm.ipynb #c005
 CHATML_TEMPLATE = (
@@ -89,9 +90,7 @@ def tiny_lm_path(sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process finished first: use its copy
     return path
 
-# %% ../../nbs/rl/20_lm.ipynb #c010
-DEFAULT_LM = 'Qwen/Qwen2.5-0.5B'
-
+# %% ../../nbs/rl/20_lm.ipynb #c018
 @dataclass
 class LoraSettings:
     "PEFT LoRA settings (the seed's defaults)."
@@ -101,16 +100,24 @@ class LoraSettings:
     target_modules: list[str] = field(default_factory=lambda: ['q_proj', 'k_proj', 'v_proj', 'o_proj',
                                                                'gate_proj', 'up_proj', 'down_proj'])
 
+def lora_config(settings: LoraSettings, task_type: str | None = 'CAUSAL_LM'):
+    "The `peft.LoraConfig` for `settings`."
+    from peft import LoraConfig
+    return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                      target_modules=list(settings.target_modules), task_type=task_type)
+
 def add_lora(model, settings: LoraSettings):
     "Wrap `model` with trainable LoRA adapters; the base weights are frozen."
-    from peft import LoraConfig, get_peft_model
-    cfg = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                     target_modules=list(settings.target_modules), task_type='CAUSAL_LM')
-    return get_peft_model(model, cfg)
+    from peft import get_peft_model
+    return get_peft_model(model, lora_config(settings))
+
+# %% ../../nbs/rl/20_lm.ipynb #c010
+DEFAULT_LM = 'Qwen/Qwen2.5-0.5B'
 
 def default_dtype(device=None) -> torch.dtype:
+    "bf16 on a CUDA device that supports it (`bf16_available`), else float32."
     device = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.bfloat16 if device.type == 'cuda' and torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if bf16_available(cpu=device.type != 'cuda') else torch.float32
 
 def load_lm(name_or_path: str = DEFAULT_LM, *, device=None, dtype: torch.dtype | None = None, lora: LoraSettings | None = None,
             cache_dir: str | None = None, local_files_only: bool | None = None, tiny_sizes: TinyLMSizes = TinyLMSizes()):

@@ -14,8 +14,9 @@ from typing import Literal, Sequence
 
 import torch
 
-from .lm import LoraSettings, load_lm
+from .lm import LoraSettings, load_lm, lora_config
 from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
+from ..core.training import bf16_available
 
 # %% auto #0
 __all__ = ['VARLEN_ATTENTION', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention', 'use_varlen_attention',
@@ -126,7 +127,7 @@ def sft_config(settings: SFTSettings, output_dir, **extra):
         output_dir=str(output_dir), num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.learning_rate, lr_scheduler_type='cosine', warmup_steps=settings.warmup_ratio,   # a float below 1 is a ratio
-        weight_decay=settings.weight_decay, max_grad_norm=settings.max_grad_norm, bf16=gpu and torch.cuda.is_bf16_supported(),
+        weight_decay=settings.weight_decay, max_grad_norm=settings.max_grad_norm, bf16=bf16_available(),
         gradient_checkpointing=ckpt, assistant_only_loss=True,
         # padding-free batches do not truncate: over-long rows are dropped beforehand (see `drop_long_rows`)
         max_length=None if settings.batching == 'padding_free' else settings.max_length,
@@ -148,7 +149,6 @@ def drop_long_rows(rows: Sequence[dict], tokenizer, max_length: int) -> list[dic
 def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, output_dir, run=None,
               eval_rows: Sequence[dict] | None = None) -> dict:
     "Fine-tune `model` on chat `rows`; returns eval loss before/after, perplexity and the best checkpoint."
-    from peft import LoraConfig
     from trl import SFTTrainer
     if settings.batching == 'padding_free':
         rows = drop_long_rows(check_rows(rows), tokenizer, settings.max_length)
@@ -159,9 +159,7 @@ def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, out
         train_ds, eval_ds = Dataset.from_list(check_rows(rows)), Dataset.from_list(check_rows(eval_rows, 'eval_rows'))
     peft_config = None
     if settings.use_lora and not hasattr(model, 'peft_config'):
-        l = settings.lora
-        peft_config = LoraConfig(r=l.r, lora_alpha=l.alpha, lora_dropout=l.dropout, target_modules=list(l.target_modules),
-                                 task_type='CAUSAL_LM')
+        peft_config = lora_config(settings.lora)
     use_cache = model.config.use_cache
     model.config.use_cache = False
     if settings.batching != 'padded': use_varlen_attention(model)
