@@ -112,3 +112,13 @@ def test_every_framework_trains_a_step(player, name):
 ])
 def test_predicates(pred, game, expected):
     assert pred(game) == expected
+
+
+@pytest.mark.parametrize('name', SEED_FRAMEWORKS)
+def test_each_framework_runs_at_its_declared_min_batch(player, name):
+    "`min_batch` is what FrameworksConfig checks batch_size against: the framework must run at it, and not below."
+    fw = FRAMEWORKS[name]
+    losses = fw.public(fw.min_batch, player, printing=False)
+    assert all(np.isfinite(losses))
+    if fw.min_batch > 1:
+        with pytest.raises(ValueError, match='smaller than the'): fw.public(fw.min_batch - 1, player, printing=False)

@@ -228,6 +228,7 @@ class Framework:
     weight: float             # default sampling weight
     stage: int                # curriculum stage (1 first)
     public: Callable | None = None
+    min_batch: int = 1        # the fewest samples a batch can hold (one per chunk it is split into)
 
 FRAMEWORKS: dict[str, Framework] = {}
 SCORING = {'on': False}   # when on, QA frameworks also score their answers (evaluation)
@@ -242,8 +243,8 @@ def _check_flags(training, model_eval, compute_grad, optimizer, use_lora, model)
     if training and optimizer is None: raise ValueError("training=True needs an optimizer")
     if use_lora and not model.cfg.lora: raise ValueError("use_lora=True but the player has no LoRA adapters (player.lora)")
 
-def register(name: str, kind: str, weight: float, stage: int):
-    "Decorator: register a framework function and attach its seed-signature public function."
+def register(name: str, kind: str, weight: float, stage: int, min_batch: int = 1):
+    "Decorator: register a framework function (splitting a batch into at most `min_batch` chunks) and attach its seed-signature public function."
     def deco(fn):
         def public(batch_size, model, optimizer=None, batch_num=0, compute_grad=False, random_order=True,
                    model_eval=True, reset_model=True, printing=True, training=False, use_lora=False):
@@ -260,7 +261,7 @@ def register(name: str, kind: str, weight: float, stage: int):
             return losses
         public.__name__ = public.__qualname__ = f'{name}_batch'
         public.__doc__ = f"Seed-signature batch function of the `{name}` framework; returns (loss, *parts) as floats."
-        FRAMEWORKS[name] = Framework(name, fn, kind, weight, stage, public)
+        FRAMEWORKS[name] = Framework(name, fn, kind, weight, stage, public, min_batch)
         fn.public = public
         return fn
     return deco

@@ -7,12 +7,11 @@ Docs: https://research-kit.github.io/research_kit/frameworks/pipeline.html.md"""
 # %% ../../nbs/frameworks/21_pipeline.ipynb #c002
 from __future__ import annotations
 from dataclasses import dataclass
-from typing import Annotated
 
 from ..core.pipelines import Pipeline
 from .training import FrameworksConfig, SMOKE, fit
 from .general import FRAMEWORKS
-from ..core.config import Range, PosInt, NonNegInt, PosFloat
+from ..core.config import PosInt, NonNegInt, PosFloat
 
 # %% auto #0
 __all__ = ['PIPELINE', 'BENCHMARK', 'FrameworksBenchConfig']
@@ -28,17 +27,25 @@ class FrameworksBenchConfig:
     render_size: PosInt = 224
     render_repeats: PosInt = 9             # rounds of (batched, output floor, bounding-box loop), timed in turns
     naive_games: PosInt = 4                # the per-pixel loops are slow: timed on this many games, per game
-    step_batch: Annotated[int, Range(ge=5)] = 8    # data share: batch size of the training steps (5 chunks at most)
+    step_batch: PosInt = 8                 # data share: batch size of the training steps (of every framework)
     step_repeats: PosInt = 2               # each framework this many steps
     learn_framework: str = 'near_gold_qa'  # learning check: a binary QA framework (balanced answers) trained alone
     learn_steps: PosInt = 800
-    learn_batch: Annotated[int, Range(ge=5)] = 16
+    learn_batch: PosInt = 16
     learn_lr: PosFloat = 1e-3
     learn_eval_batches: PosInt = 16        # held-out batches for the final accuracy (a quarter of them along the way)
     learn_eval_every: PosInt = 100
     learn_canonical: bool = False          # true: answer with each class's first phrasing only (canonical_answers)
     cpu_threads: NonNegInt = 0             # torch threads on CPU (0: default)
     lm: str = 'tiny'
+    def invalid(self):
+        if self.learn_framework not in FRAMEWORKS:
+            yield 'learn_framework', f'{self.learn_framework!r} is not a framework; choices: {sorted(FRAMEWORKS)}'
+            return
+        need = max(f.min_batch for f in FRAMEWORKS.values())
+        if self.step_batch < need: yield 'step_batch', f'{self.step_batch} is smaller than the {need} chunks the widest framework needs'
+        if self.learn_batch < FRAMEWORKS[self.learn_framework].min_batch:
+            yield 'learn_batch', f'{self.learn_batch} is smaller than {self.learn_framework}\'s {FRAMEWORKS[self.learn_framework].min_batch} chunks'
 
 BENCHMARK = Pipeline('frameworks', FrameworksBenchConfig, None, 'benchmarks/frameworks.ipynb',
                      presets={'smoke': {'render_repeats': 7, 'step_repeats': 1, 'cpu_threads': 1}},

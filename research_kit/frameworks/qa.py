@@ -80,23 +80,23 @@ NEXT_MOVE = QATask('next_move', ["What's the move?", "What should you do here?"]
                    lambda s: {FORWARD: 0, CLOCK: 1}.get(best_move(s), 2))
 
 # %% ../../nbs/frameworks/10_qa.ipynb #c011
-@register('position_qa', 'qa', weight=8, stage=2)
+@register('position_qa', 'qa', weight=8, stage=2, min_batch=5)
 def position_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Gold left/right, gold above/below, agent left/right, agent above/below, plus control."
     return qa_pattern_a(player, batch_size, rng, batch_num, [GOLD_LR, GOLD_UD, AGENT_LR, AGENT_UD])
 
-@register('blue_line_qa', 'qa', weight=4, stage=2)
+@register('blue_line_qa', 'qa', weight=4, stage=2, min_batch=2)
 def blue_line_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Is the agent facing the blue line (within π/6)? Half of the lines are."
     return qa_pattern_a(player, batch_size, rng, batch_num, [BLUE_LINE],
                         make_games=lambda n: [with_blue_line(rng, s) for s in games(player, n, rng)])
 
-@register('gold_direction_qa', 'qa', weight=4, stage=2)
+@register('gold_direction_qa', 'qa', weight=4, stage=2, min_batch=2)
 def gold_direction_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Does going straight eat the gold? (balanced)"
     return qa_pattern_a(player, batch_size, rng, batch_num, [GOLD_DIRECTION], make_games=lambda n: facing_half(rng, n))
 
-@register('relposition_qa', 'qa', weight=4, stage=2)
+@register('relposition_qa', 'qa', weight=4, stage=2, min_batch=4)
 def relposition_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Will going forward eat the gold, which way to turn, what is the best move; plus control."
     return qa_pattern_a(player, batch_size, rng, batch_num, [WILL_EAT, WHICH_TURN, NEXT_MOVE],
@@ -145,7 +145,7 @@ DIRECTION_NAMES = [
     ("Go straight, then turn clockwise.", "<forward><clock>"), ("Turn anticlockwise twice.", "<anticlock><anticlock>"),
 ]
 
-@register('direction_names', 'qa', weight=4, stage=2)
+@register('direction_names', 'qa', weight=4, stage=2, min_batch=2)
 def direction_names(player, batch_size, rng, batch_num=0, random_order=True):
     "Name the action tokens and answer with them; plus control."
     n_task, n_ctrl = split_sizes(batch_size, 2)

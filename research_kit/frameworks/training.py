@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from ..core.checkpoints import seed_everything
-from ..core.config import ConfigError, Range, PosInt, NonNegInt, PosFloat, NonNegFloat
+from ..core.config import ConfigError, PosInt, NonNegInt, PosFloat, NonNegFloat
 from ..core.files import atomic_write_json, atomic_write_text
 from ..core.runs import Run
 from ..core.training import Trainer, TrainerConfig
@@ -37,7 +36,7 @@ class FrameworksConfig:
     weights: dict = field(default_factory=dict)    # framework -> sampling weight, over the seed's defaults
     only: list[str] = field(default_factory=list)  # train only these frameworks (empty: all with weight > 0)
     curriculum: bool = False
-    batch_size: Annotated[int, Range(ge=5)] = 12   # the widest framework splits a batch into 5 chunks (4 questions + control)
+    batch_size: PosInt = 12                        # at least each trained or evaluated framework's min_batch
     lr: PosFloat = 3e-5
     weight_decay: NonNegFloat = 0.0
     max_steps: PosInt = 20000
@@ -52,6 +51,11 @@ class FrameworksConfig:
         for name, w in self.weights.items():
             if not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0:
                 yield f'weights.{name}', f'{w!r} is not a sampling weight (a number >= 0)'
+        used = sorted(FRAMEWORKS) if self.eval_all else framework_weights(self)
+        need = max(FRAMEWORKS[n].min_batch for n in used)
+        if self.batch_size < need:
+            widest = [n for n in used if FRAMEWORKS[n].min_batch == need]
+            yield 'batch_size', f'{self.batch_size} is smaller than the {need} chunks {widest[0]} splits a batch into'
 
 SMOKE = {**{f'player.{k}': v for k, v in {**TINY_PLAYER, **FROM_SCRATCH}.items()},
          'batch_size': 8, 'lr': 1e-3, 'max_steps': 240, 'eval_batches': 2, 'cpu_threads': 1,
