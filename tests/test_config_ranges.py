@@ -74,7 +74,8 @@ CROSS_FIELD = [('generative', ['image_size=63'], 'image_size: 63 is not a multip
                ('example', ['batch_size=250', 'trainer.devices=4'], 'batch_size: 250 does not split over trainer.devices=4'),
                ('frameworks', ['player.image_size=100'], 'player.image_size: 100 is not a multiple of patch_size=14'),
                ('frameworks', ['weights={near_gold_qa: -1}'], 'weights.near_gold_qa: -1 is not a sampling weight'),
-               ('frameworks', ['batch_size=4'], 'batch_size=4 is out of range: valid values are >= 5'),
+               ('frameworks', ['batch_size=4'], 'batch_size: 4 is smaller than the 5 chunks position_qa splits a batch into'),
+               ('bench:frameworks', ['step_batch=3'], 'step_batch: 3 is smaller than the 5 chunks'),
                ('world_model', ['open_loop_context=16'], 'open_loop_context: 16 leaves no frame to predict in sequence_length=16'),
                ('world_model', ['data.steps=10'], 'sequence_length: 16 is longer than an episode (data.steps=10)')]
 
@@ -83,6 +84,11 @@ CROSS_FIELD = [('generative', ['image_size=63'], 'image_size: 63 is not a multip
 def test_cross_field_rules(name, overrides, says):
     with pytest.raises(ConfigError, match='.*'.join(map(__import__('re').escape, says.split('*')))):
         get_pipeline(name).build_config(None, overrides)
+
+
+def test_a_batch_only_the_trained_frameworks_need_is_accepted():
+    cfg = get_pipeline('frameworks').build_config(None, ['batch_size=4', 'eval_all=false', 'only=[near_gold_qa]'])
+    assert cfg.batch_size == 4
 
 
 def test_several_bad_values_are_reported_together():
@@ -100,6 +106,7 @@ def test_several_bad_values_are_reported_together():
     (['bench', 'example', '--preset', 'smoke', 'repeats=0'], 'repeats=0 is out of range'),
     (['run', 'affine', '--preset', 'smoke', 'ppo.gamma=1.5'], 'ppo.gamma=1.5 is out of range: valid values are in [0, 1]'),
     (['data', 'example', '--n', '0'], 'argument --n: 0 is out of range: valid values are >= 1'),
+    (['run', 'example', '--nproc', '0'], 'argument --nproc: 0 is out of range: valid values are >= 1'),
 ])
 def test_rk_exits_2_and_creates_nothing(runs_dir, args, says):
     p = rk(runs_dir, *args)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, to_dict
+from .config import ConfigError, PosInt, argtype, to_dict
 from .pipelines import (BENCHMARKS, DATA_COMMANDS, PIPELINES, execute, get_benchmark,
                                          get_data_command, get_pipeline, sigterm_as_interrupt)
-from .runs import Run, format_runs_table, list_runs, repo_root, runs_root
+from .runs import Run, RunBusyError, format_runs_table, list_runs, repo_root, runs_root
 
 # %% auto #0
 __all__ = ['run_notebook', 'cmd_run', 'cmd_resume', 'cmd_fit', 'cmd_runs', 'cmd_compare', 'cmd_data', 'cmd_list', 'build_parser',
@@ -39,6 +39,7 @@ def _status_code(run: Run) -> int: return {'finished': 0, 'interrupted': 130}.ge
 def _run_folder(run: Run, preset, overrides, notebook: Path | None, nproc: int = 1) -> int:
     "Carry a prepared run folder through training, by notebook, in-process or by torchrun; return the exit status."
     os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')   # read once by each child's torch at start-up
+    run.start()       # RunBusyError (exit 2) while another process holds the run; the kernel or workers inherit the attempt
     try:
         with sigterm_as_interrupt():
             if nproc > 1:
@@ -48,15 +49,14 @@ def _run_folder(run: Run, preset, overrides, notebook: Path | None, nproc: int =
             elif notebook is None:
                 execute(run)
             else:
-                run.start()
-                os.environ['RK_ACTIVE_RUN'] = str(run.dir.resolve())    # inherited by the notebook's kernel
                 run_notebook(notebook, run, preset, overrides)
-                if run.status == 'running': run.finish('finished')
+            if run.status == 'running': run.finish('finished')
     except KeyboardInterrupt:
         if run.status in ('running', 'created'): run.finish('interrupted', error='interrupted by the user')
     except Exception as e:
         if run.status in ('running', 'created'): run.finish('failed', error=f'{type(e).__name__}: {e}')
         print(f"rk: run failed: {type(e).__name__}: {str(e)[:2000]}", file=sys.stderr)
+    finally: run.release()
     metrics = run.info.get('metrics') or {}
     print(f"status: {run.status}" + ''.join(f'  {k}={v:.4g}' if isinstance(v, float) else f'  {k}={v}' for k, v in metrics.items()))
     print(run.dir)
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('run', help='start a training run')
     add_run_args(p, 'pipeline')
     p.add_argument('--no-notebook', action='store_true', help='call fit() directly instead of executing the notebook')
-    p.add_argument('--nproc', type=int, default=1, help='train in this many processes with torchrun')
+    p.add_argument('--nproc', type=argtype(PosInt), default=1, help='train in this many processes with torchrun')
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser('bench', help='run a benchmark notebook; it writes results.json')
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f'rk: error: {e}', file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, RunBusyError) as e:
         print(f'rk: error: {e}', file=sys.stderr)
         return 2
 

@@ -100,7 +100,7 @@ def _fit_in_process(pipeline_name: str, run_dir: str) -> None:
     cfg = load_yaml(pipe.config, run.dir / 'config.yaml')
     metrics = pipe.fit(cfg, run) or {}
     if _rank() == 0 and int(os.environ.get('LOCAL_RANK', '0')) == 0:
-        run.update(metrics={k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()})
+        run.record_metrics(**{k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()})
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
@@ -117,13 +117,12 @@ def execute(run: Run) -> dict:
     with sigterm_as_interrupt(): return _execute(run)
 
 def _execute(run: Run) -> dict:
-    pipeline_name = run.info['pipeline']
-    pipe = get_pipeline(pipeline_name)
-    cfg = load_yaml(pipe.config, run.dir / 'config.yaml')
     owner = _rank() == 0
-    # `rk run` marks the run started before papermill launches the notebook that calls us: don't count it twice.
-    if owner and os.environ.get('RK_ACTIVE_RUN') != str(run.dir.resolve()): run.start()
+    if owner and not run.in_current_attempt: run.start()
     try:
+        pipeline_name = run.info['pipeline']
+        pipe = get_pipeline(pipeline_name)
+        cfg = load_yaml(pipe.config, run.dir / 'config.yaml')
         n = _requested_processes(cfg)
         if n > 1 and not _launched_distributed():
             from accelerate import notebook_launcher
@@ -154,6 +153,5 @@ def write_results(run: Run, results: dict) -> Path:
     "Write a benchmark's `results.json` into its run folder and record its top-level numbers in run.json."
     from research_kit.core.files import atomic_write_json
     path = atomic_write_json(run.dir / 'results.json', results)
-    headline = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    run.update(metrics={**run.info.get('metrics', {}), **headline})
+    run.record_metrics(**{k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return path

@@ -6,7 +6,7 @@ Docs: https://research-kit.github.io/research_kit/core/runs.html.md"""
 
 # %% ../../nbs/core/02_runs.ipynb #c002
 from __future__ import annotations
-import datetime as dt, json, os, platform, re, socket, subprocess, sys
+import contextlib, datetime as dt, fcntl, json, os, platform, re, socket, subprocess, sys, time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +18,7 @@ import yaml
 
 # %% auto #0
 __all__ = ['TRACKED_PACKAGES', 'STATUSES', 'repo_root', 'runs_root', 'new_run_dir', 'git_info', 'device_info', 'environment_info',
-           'Run', 'effective_status', 'list_runs', 'format_runs_table']
+           'RunBusyError', 'Run', 'effective_status', 'list_runs', 'format_runs_table']
 
 # %% ../../nbs/core/02_runs.ipynb #c005
 def repo_root() -> Path:
@@ -86,6 +86,11 @@ STATUSES = ('created', 'running', 'finished', 'failed', 'interrupted')
 
 def _now() -> str: return dt.datetime.now().isoformat(timespec='seconds')
 
+class RunBusyError(RuntimeError):
+    "Another live process holds the run (it is training it); the message names the run folder and that process."
+
+_HELD: dict[str, int] = {}   # resolved run folder -> descriptor holding its .attempt.lock, for runs this process took
+
 class Run:
     "A run folder and the records in it."
     def __init__(self, path):
@@ -123,23 +128,83 @@ class Run:
     @property
     def figures(self) -> Path: return self.dir / 'figures'
 
-    def update(self, **fields) -> dict:
-        "Merge `fields` into run.json (atomically)."
-        info = {**self.info, **fields}
+    # run.json: every change is a read-modify-write under .run.json.lock
+    @contextlib.contextmanager
+    def _locked(self, timeout: float = 60.0):
+        path = self.dir / '.run.json.lock'
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            deadline = time.monotonic() + timeout    # held for milliseconds: a long wait means a stuck writer, not a queue
+            while True:
+                try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{path}: another process has held it for over {timeout:.0f} s") from None
+                    time.sleep(0.002)
+            yield
+        finally: os.close(fd)                # closing the descriptor releases the lock
+
+    def _write(self, info: dict) -> dict:
         if info['status'] not in STATUSES: raise ValueError(f"run status {info['status']!r} not in {STATUSES}")
         atomic_write_json(self.dir / 'run.json', info)
         return info
 
-    def start(self) -> None:
-        "Mark the run running and count one more attempt (a resume after a kill is a new attempt)."
+    def update(self, **fields) -> dict:
+        "Merge `fields` into run.json (atomically, under its lock: concurrent updates never lose each other's fields)."
+        with self._locked(): return self._write({**self.info, **fields})
+
+    def record_metrics(self, **metrics) -> dict:
+        "Merge `metrics` into run.json's headline metrics (under the lock)."
+        with self._locked():
+            info = self.info
+            return self._write({**info, 'metrics': {**(info.get('metrics') or {}), **metrics}})
+
+    # attempts
+    def _take(self) -> None:
+        key = str(self.dir.resolve())
+        if key in _HELD: return
+        fd = os.open(self.dir / '.attempt.lock', os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            info = self.info
+            raise RunBusyError(f"{self.dir}: already running (attempt {info.get('attempts')}, pid {info.get('pid')} on "
+                               f"{info.get('host')}); stop that process before resuming it") from None
+        _HELD[key] = fd
+
+    def start(self) -> int:
+        "Take the run for this process and count one attempt; return its number. `RunBusyError` while another process holds it."
+        self._take()
+        with self._locked():
+            for folder in (self.dir, self.checkpoints):      # what kills left mid-write: garbage, never read
+                for tmp in folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)
+            info = self.info
+            attempt = info.get('attempts', 0) + 1
+            self._write({**info, 'status': 'running', 'started': info.get('started') or _now(), 'ended': None,
+                         'error': None, 'attempts': attempt, 'pid': os.getpid(), 'host': socket.gethostname()})
+        os.environ['RK_ACTIVE_RUN'] = f'{self.dir.resolve()}#{attempt}'   # inherited by the processes working for it
+        return attempt
+
+    @property
+    def in_current_attempt(self) -> bool:
+        "Whether this process works for the run's current attempt (it, or the process that launched it, called `start`)."
         info = self.info
-        self.update(status='running', started=info.get('started') or _now(), ended=None, error=None,
-                    attempts=info.get('attempts', 0) + 1, pid=os.getpid(), host=socket.gethostname())
+        return (info.get('status') == 'running'
+                and os.environ.get('RK_ACTIVE_RUN') == f"{self.dir.resolve()}#{info.get('attempts')}")
 
     def finish(self, status: str = 'finished', error: str | None = None, **metrics) -> None:
-        "Record the end of the run, its status and headline metrics."
+        "Record the end of the run, its status and headline metrics, and let go of it."
         self.close()
-        self.update(status=status, ended=_now(), error=error, metrics={**self.info.get('metrics', {}), **metrics})
+        with self._locked():
+            info = self.info
+            self._write({**info, 'status': status, 'ended': _now(), 'error': error,
+                         'metrics': {**(info.get('metrics') or {}), **metrics}})
+        self.release()
+
+    def release(self) -> None:
+        "Let go of the run if this process holds it (`finish` does this; so does the end of the process)."
+        fd = _HELD.pop(str(self.dir.resolve()), None)
+        if fd is not None: os.close(fd)
 
     # metrics
     def log(self, step: int, **metrics) -> None:
