@@ -116,10 +116,10 @@ def test_rk_exits_2_and_creates_nothing(runs_dir, args, says):
 
 
 @pytest.mark.parametrize('module,args,says', [
-    ('research_kit.rl.agents_pipeline', ['--preset', 'smoke', 'sft.batch_size=0'], 'sft.batch_size=0 is out of range'),
-    ('research_kit.rl.agent_rl', ['--updates', '0'], 'argument --updates: 0 is out of range'),
-    ('research_kit.rl.agent_rl', ['--min_reward', '1.5'], 'argument --min_reward: 1.5 is out of range: valid values are in [0, 1]'),
-    ('research_kit.rl.agent_eval', ['--n', '-2'], 'argument --n: -2 is out of range'),
+    ('research_kit.agents.pipeline', ['--preset', 'smoke', 'sft.batch_size=0'], 'sft.batch_size=0 is out of range'),
+    ('research_kit.agents.rl', ['--updates', '0'], 'argument --updates: 0 is out of range'),
+    ('research_kit.agents.rl', ['--min_reward', '1.5'], 'argument --min_reward: 1.5 is out of range: valid values are in [0, 1]'),
+    ('research_kit.agents.evaluation', ['--n', '-2'], 'argument --n: -2 is out of range'),
 ])
 def test_module_command_lines_exit_2(runs_dir, module, args, says):
     p = subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, env=rk_env(runs_dir), capture_output=True, text=True, timeout=300)
@@ -131,7 +131,7 @@ def test_module_command_lines_exit_2(runs_dir, module, args, says):
 def test_agent_rl_yaml_values_get_the_same_checks(runs_dir, tmp_path):
     (tmp_path / 'rl.yaml').write_text('correctness_weight: 3.0\n')
     (tmp_path / 'a.traj.json').write_text('{}')
-    p = subprocess.run([sys.executable, '-m', 'research_kit.rl.agent_rl', '--config', str(tmp_path / 'rl.yaml'),
+    p = subprocess.run([sys.executable, '-m', 'research_kit.agents.rl', '--config', str(tmp_path / 'rl.yaml'),
                         '--trajectory_glob', str(tmp_path / '*.traj.json')],
                        cwd=REPO, env=rk_env(runs_dir), capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and 'rl.yaml' in p.stderr and 'correctness_weight=3.0' in p.stderr, p.stderr[-2000:]

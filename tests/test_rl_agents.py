@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from research_kit.rl.agent_eval import agent_tasks, evaluate_trajectories, run_policy
-from research_kit.rl.agents import ExpertPolicy, RandomPolicy, Toolbox
-from research_kit.rl.knowledge import DOMAINS, make_knowledge_base, make_video, write_captions
-from research_kit.rl.rewards import RewardCalculator, calculate_reward
-from research_kit.rl.trajectories import validate_file
+from research_kit.agents.evaluation import agent_tasks, evaluate_trajectories, run_policy
+from research_kit.agents.agent import ExpertPolicy, RandomPolicy, Toolbox
+from research_kit.agents.knowledge import DOMAINS, make_knowledge_base, make_video, write_captions
+from research_kit.agents.rewards import RewardCalculator, calculate_reward
+from research_kit.agents.trajectories import validate_file
 
 def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, '-m', *args], capture_output=True, text=True, cwd=cwd, timeout=300)
@@ -66,7 +66,7 @@ def test_agent_clis(tmp_path):
             ('math', ['--question', 'Solve the equation 2x + 5 = 13', '--answer', '4'])]
     for domain, args in runs:
         out = tmp_path / 'data' / 'raw' / f'{domain}_demo.traj.json'
-        p = _cli('research_kit.rl.agents', domain, *args, '--out', str(out))
+        p = _cli('research_kit.agents.agent', domain, *args, '--out', str(out))
         assert p.returncode == 0, p.stderr
         traj = json.loads(out.read_text())
         assert traj['domain'] == domain and traj['actions'][-1]['tool'] == 'finalize' and traj['final_answer']
@@ -74,9 +74,9 @@ def test_agent_clis(tmp_path):
     assert json.loads((tmp_path / 'data/raw/math_demo.traj.json').read_text())['success'] is True
     video = json.loads((tmp_path / 'data/raw/video_demo.traj.json').read_text())
     assert make_video(11)['scenes'][0]['action'] in video['final_answer']
-    p = _cli('research_kit.rl.agents', 'video', '--question', 'q', '--video_ctx', str(tmp_path / 'missing.txt'))
+    p = _cli('research_kit.agents.agent', 'video', '--question', 'q', '--video_ctx', str(tmp_path / 'missing.txt'))
     assert p.returncode == 2 and 'missing.txt: no such file' in p.stderr
-    p = _cli('research_kit.rl.rewards', '--trajectory_glob', f'{tmp_path}/data/raw/*.traj.json', '--output',
+    p = _cli('research_kit.agents.rewards', '--trajectory_glob', f'{tmp_path}/data/raw/*.traj.json', '--output',
              str(tmp_path / 'analysis.json'), '--stats', '--min_reward', '0.3')
     assert p.returncode == 0, p.stderr
     assert 'mean total' in p.stdout and '>= 0.3: ' in p.stdout
@@ -84,7 +84,7 @@ def test_agent_clis(tmp_path):
 
 def test_lm_policy_cli_with_tiny_model(tmp_path):
     out = tmp_path / 'lm.traj.json'
-    p = _cli('research_kit.rl.agents', 'math', '--question', 'What is 12 * 3 - 4?', '--policy', 'lm', '--model', 'tiny',
+    p = _cli('research_kit.agents.agent', 'math', '--question', 'What is 12 * 3 - 4?', '--policy', 'lm', '--model', 'tiny',
              '--max_new_tokens', '16', '--out', str(out))
     assert p.returncode == 0, p.stderr
     traj = json.loads(out.read_text())
@@ -92,8 +92,8 @@ def test_lm_policy_cli_with_tiny_model(tmp_path):
 
 def test_agents_data_main_end_to_end(tmp_path):
     from datasets import load_from_disk
-    from research_kit.rl.agent_cli import agents_data_main
-    from research_kit.rl.sft import check_rows
+    from research_kit.agents.cli import agents_data_main
+    from research_kit.llm.sft import check_rows
     agents_data_main(['--out', str(tmp_path), '--n', '4', '--min_reward', '0.7'])
     m = json.loads((tmp_path / 'MANIFEST.json').read_text())
     assert m['n_raw'] == m['n_unified'] == 24
@@ -120,36 +120,36 @@ def test_evaluation_per_tool_and_domain(tmp_path):
 
 def test_seed_rl_eval_and_train_models_clis(tmp_path):
     "The seed's trl_train_rl.py, eval.py and train_models.py flags, as module CLIs, end to end on the tiny model."
-    from research_kit.rl.agents import run_agent, save_trajectory
+    from research_kit.agents.agent import run_agent, save_trajectory
     kb = make_knowledge_base(0)
     for domain in DOMAINS:
         for t in agent_tasks(domain, 2, 'train', 0, tmp_path / 'ctx', kb):
             traj = run_agent(t, ExpertPolicy())
             save_trajectory(traj, tmp_path / 'data/raw' / domain / f"{traj['task_id']}.traj.json")
     (tmp_path / 'rl.yaml').write_text('learning_rate: 1.0e-4\nbatch_size: 2\nppo_epochs: 1\nmax_new_tokens: 8\n')
-    p = _cli('research_kit.rl.agent_rl', '--config', str(tmp_path / 'rl.yaml'), '--model_name', 'tiny', '--trajectory_glob',
+    p = _cli('research_kit.agents.rl', '--config', str(tmp_path / 'rl.yaml'), '--model_name', 'tiny', '--trajectory_glob',
              f'{tmp_path}/data/raw/*/*.traj.json', '--out_dir', str(tmp_path / 'models/rl'), '--min_reward', '0.3', '--updates', '1')
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res['warm_start_kept'] == 6 and (tmp_path / 'models/rl/model/config.json').is_file()
 
     (tmp_path / 'test.jsonl').write_text(json.dumps({'domain': 'math', 'question': 'Solve 2x + 5 = 13', 'answer': '4'}) + '\n')
-    p = _cli('research_kit.rl.agent_eval', '--model_path', str(tmp_path / 'models/rl/model'), '--test_data',
+    p = _cli('research_kit.agents.evaluation', '--model_path', str(tmp_path / 'models/rl/model'), '--test_data',
              str(tmp_path / 'test.jsonl'), '--out', str(tmp_path / 'eval.json'))
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads((tmp_path / 'eval.json').read_text())
     assert out['policy'] == 'lm' and out['n'] == 1 and 'math' in out['per_domain']
     (tmp_path / 'bad.jsonl').write_text('{"domain": "math"}\n')
-    p = _cli('research_kit.rl.agent_eval', '--test_data', str(tmp_path / 'bad.jsonl'))
+    p = _cli('research_kit.agents.evaluation', '--test_data', str(tmp_path / 'bad.jsonl'))
     assert p.returncode == 2 and "bad.jsonl:1: 'question' must be a non-empty string" in p.stderr
 
     env = {**__import__('os').environ, 'RK_RUNS_DIR': str(tmp_path / 'runs')}
-    p = subprocess.run([sys.executable, '-m', 'research_kit.rl.agents_pipeline', '--mode', 'sft', '--preset', 'smoke',
+    p = subprocess.run([sys.executable, '-m', 'research_kit.agents.pipeline', '--mode', 'sft', '--preset', 'smoke',
                         'n_train=3', 'n_eval=1', 'sft_tools=[finalize]', 'eval_max_new_tokens=8', 'sft.epochs=1.0'],
                        capture_output=True, text=True, timeout=600, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     run_dir = next((tmp_path / 'runs').iterdir())
     info = json.loads((run_dir / 'run.json').read_text())
     assert info['status'] == 'finished' and info['metrics']['reward_expert'] > info['metrics']['reward_random']
-    p = _cli('research_kit.rl.agents_pipeline', '--mode', 'all')
+    p = _cli('research_kit.agents.pipeline', '--mode', 'all')
     assert p.returncode == 2 and "invalid choice: 'all'" in p.stderr

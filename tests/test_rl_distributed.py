@@ -12,9 +12,9 @@ SCRIPT = textwrap.dedent('''
     torch.set_num_threads(1)
     from accelerate import PartialState
     from research_kit.core.checkpoints import seed_everything
-    from research_kit.rl.lm import load_lm
-    from research_kit.rl.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train
-    from research_kit.rl.sft import SFTSettings, sft_train
+    from research_kit.llm.lm import load_lm
+    from research_kit.llm.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train
+    from research_kit.llm.sft import SFTSettings, sft_train
 
     def digest(module):
         return hashlib.sha1(b''.join(p.detach().float().cpu().numpy().tobytes() for p in module.parameters())).hexdigest()

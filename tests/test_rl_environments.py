@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from research_kit.rl.environments import (ENVIRONMENTS, ParallelEnvs, check_episode, collect_expert_episodes,
+from research_kit.affine.environments import (ENVIRONMENTS, ParallelEnvs, check_episode, collect_expert_episodes,
                                           make_env, run_episode, success_rate)
-from research_kit.rl.sciworld import java_available
+from research_kit.affine.sciworld import java_available
 
 FAST = ['babyai', 'textcraft', 'webshop', 'household']
 needs_java = pytest.mark.skipif(not java_available(), reason='ScienceWorld needs Java (CI installs it)')

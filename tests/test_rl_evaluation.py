@@ -3,7 +3,7 @@ import json, math
 
 import pytest
 
-from research_kit.rl.evaluation import (aggregate, beta_interval, compare_models, dominates, env_metrics, env_winner,
+from research_kit.affine.evaluation import (aggregate, beta_interval, compare_models, dominates, env_metrics, env_winner,
                                         evaluate_scores, pareto_frontier, plot_results, save_results, load_results)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from research_kit.rl.sandbox import Limits, SandboxPool, VERDICTS, run_fresh
+from research_kit.llm.sandbox import Limits, SandboxPool, VERDICTS, run_fresh
 
 CPU = Limits(wall_seconds=8, cpu_seconds=1, memory_mb=256, file_size_mb=4, max_processes=16, max_output_bytes=20_000)
 NAP = Limits(wall_seconds=1.5, cpu_seconds=1, memory_mb=256, file_size_mb=4, max_processes=16, max_output_bytes=20_000)

@@ -3,12 +3,12 @@ import json, os, random
 
 import pytest
 
-from research_kit.rl.sat import (SATInstance, check_with_solver, corrupt_answers, format_assignment, from_dimacs,
+from research_kit.affine.sat import (SATInstance, check_with_solver, corrupt_answers, format_assignment, from_dimacs,
                                  generate_sat, parse_assignment, read_dimacs, sat_sample, sat_score, solve_sat,
                                  to_dimacs, verify_sat)
-from research_kit.rl.code_tasks import (abd_task, build_bundled_rows, bundled_rows, ded_task, load_rows,
+from research_kit.affine.code_tasks import (abd_task, build_bundled_rows, bundled_rows, ded_task, load_rows,
                                         parse_test_cases, score_task)
-from research_kit.rl.sandbox import SandboxPool
+from research_kit.llm.sandbox import SandboxPool
 
 
 @pytest.fixture(scope='module')

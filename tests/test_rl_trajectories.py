@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from research_kit.rl import trajectories as T
-from research_kit.rl.agents import AgentTask, ExpertPolicy, run_agent
-from research_kit.rl.knowledge import make_tasks
+from research_kit.agents import trajectories as T
+from research_kit.agents.agent import AgentTask, ExpertPolicy, run_agent
+from research_kit.agents.knowledge import make_tasks
 
 GOOD = {'task_id': 'math-1', 'domain': 'math', 'question': 'Solve the equation 2x + 5 = 13',
         'actions': [{'step': 1, 'tool': 'reason', 'input': {'prompt': 'p'}, 'output': 'THOUGHT'},
@@ -69,7 +69,7 @@ def test_validate_cli_reports_each_error_with_file_and_path(tmp_path):
     (tmp_path / 'u').mkdir()
     (tmp_path / 'u' / 'good.json').write_text(json.dumps(GOOD))
     (tmp_path / 'u' / 'bad.json').write_text(json.dumps(CASES[11][1] | {'domain': 'chess'}))
-    p = subprocess.run([sys.executable, '-m', 'research_kit.rl.trajectories', 'validate', '--unified_glob', f'{tmp_path}/u/*.json'],
+    p = subprocess.run([sys.executable, '-m', 'research_kit.agents.trajectories', 'validate', '--unified_glob', f'{tmp_path}/u/*.json'],
                        capture_output=True, text=True)
     assert p.returncode == 1
     assert 'scanned 2 files; bad=1' in p.stdout
@@ -88,7 +88,7 @@ def _raw_trajectories(tmp_path):
 
 def test_convert_cli_skips_malformed_and_writes_valid_files(tmp_path):
     raw = _raw_trajectories(tmp_path)
-    p = subprocess.run([sys.executable, '-m', 'research_kit.rl.trajectories', 'convert', f'{raw}/*.traj.json',
+    p = subprocess.run([sys.executable, '-m', 'research_kit.agents.trajectories', 'convert', f'{raw}/*.traj.json',
                         '--domain', 'math', '--out_dir', str(tmp_path / 'unified')], capture_output=True, text=True)
     assert p.returncode == 1, p.stderr
     assert 'broken.traj.json: $: not valid JSON' in p.stderr

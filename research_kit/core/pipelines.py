@@ -42,23 +42,23 @@ PIPELINES: dict[str, str] = {
     'generative': 'research_kit.generative.pipeline:PIPELINE',
     'world_model': 'research_kit.world_model.pipeline:PIPELINE',
     'frameworks': 'research_kit.frameworks.pipeline:PIPELINE',
-    'affine': 'research_kit.rl.affine:PIPELINE',
-    'agents': 'research_kit.rl.agents_pipeline:PIPELINE',
+    'affine': 'research_kit.affine.pipeline:PIPELINE',
+    'agents': 'research_kit.agents.pipeline:PIPELINE',
 }
 BENCHMARKS: dict[str, str] = {
     'example': 'research_kit.core.example:BENCHMARK',
     'generative': 'research_kit.generative.pipeline:BENCHMARK',
     'world_model': 'research_kit.world_model.pipeline:BENCHMARK',
     'frameworks': 'research_kit.frameworks.pipeline:BENCHMARK',
-    'grading': 'research_kit.rl.pipeline:GRADING_BENCHMARK',
-    'llm_training': 'research_kit.rl.affine:LLM_TRAINING_BENCHMARK',
+    'grading': 'research_kit.affine.collect:GRADING_BENCHMARK',
+    'llm_training': 'research_kit.affine.pipeline:LLM_TRAINING_BENCHMARK',
 }
 DATA_COMMANDS: dict[str, str] = {
     'example': 'research_kit.core.example:data_main',
     'generative': 'research_kit.generative.pipeline:data_main',
     'world_model': 'research_kit.world_model.pipeline:data_main',
-    'affine': 'research_kit.rl.pipeline:affine_data_main',
-    'agents': 'research_kit.rl.agent_cli:agents_data_main',
+    'affine': 'research_kit.affine.collect:affine_data_main',
+    'agents': 'research_kit.agents.cli:agents_data_main',
 }
 
 def _load(target: str):

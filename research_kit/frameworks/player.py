@@ -25,9 +25,9 @@ __all__ = ['POS_SCALE', 'DEFAULTS', 'TINY_PLAYER', 'FROM_SCRATCH', 'LORA_TARGETS
 
 # %% ../../nbs/frameworks/03_player.ipynb #c005
 def load_lm(name: str):
-    "`(model, tokenizer)` for a Hugging Face name or folder; `tiny` is the kit's local tiny model (`research_kit.rl.lm`)."
-    from research_kit.rl import lm as rl_lm
-    try: return rl_lm.load_lm(name, dtype=torch.float32)  # fp32 weights; bf16 comes from autocast
+    "`(model, tokenizer)` for a Hugging Face name or folder; `tiny` is the kit's local tiny model (`research_kit.llm.lm`)."
+    from research_kit.llm import lm
+    try: return lm.load_lm(name, dtype=torch.float32)  # fp32 weights; bf16 comes from autocast
     except OSError as e:
         raise OSError(f"could not load the language model {name!r} (no network at run time: it must be in the local "
                       f"Hugging Face cache or be a folder; use player.lm=tiny for the local tiny model): {e}") from None
@@ -141,7 +141,7 @@ class AgentPlayer(nn.Module):
     def apply_lora(self):
         "Wrap the LM in PEFT LoRA adapters (q/k/v/o and MLP projections); freezes the LM's own weights."
         from peft import get_peft_model
-        from research_kit.rl.lm import LoraSettings, lora_config
+        from research_kit.llm.lm import LoraSettings, lora_config
         c = self.cfg
         settings = LoraSettings(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, target_modules=LORA_TARGETS)
         self.lm = get_peft_model(self.lm, lora_config(settings, task_type=None))
