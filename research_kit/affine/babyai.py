@@ -31,11 +31,13 @@ def relative_position(forward: int, right: int) -> str:
     if right: parts.append(_plural(abs(right), 'step') + (' right' if right > 0 else ' left'))
     return ' and '.join(parts) if parts else 'here'
 
+# %% ../../nbs/affine/11_babyai.ipynb #d96d7941
 def describe_object(obj_idx: int, color_idx: int, state: int) -> str:
     kind, color = IDX_TO_OBJECT[obj_idx], IDX_TO_COLOR[color_idx]
     if kind == 'door': return f"a {DOOR_STATES.get(state, 'closed')} {color} door"
     return f"a {color} {kind}"
 
+# %% ../../nbs/affine/11_babyai.ipynb #fdb3021a
 def describe_view(image, carrying=None) -> str:
     "A text description of an egocentric minigrid view (`image[i, j] = (object, colour, state)`)."
     size = image.shape[0]

@@ -52,6 +52,7 @@ _INPUT = re.compile(r'<INPUT>(.*?)</INPUT>', re.S | re.I)
 def abd_prompt(program: str, output: str) -> str:
     return ABD_PROMPT.format(program=program.rstrip(), output=output.rstrip('\n'))
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #07929cab
 def parse_abd_input(response: str) -> str | None:
     "The stdin proposed in the last `<INPUT>` block, or `None` when there is none."
     blocks = _INPUT.findall(_THINK.sub('', response or ''))
@@ -60,6 +61,7 @@ def parse_abd_input(response: str) -> str | None:
     while lines and not lines[-1]: lines.pop()
     return '\n'.join(lines)
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #e151e622
 def abd_score(response: str, program: str, expected_output: str, pool: SandboxPool | None = None,
               limits: Limits = GRADING_LIMITS) -> float:
     "1.0 when the program, run on the proposed input, prints the expected output cleanly."
@@ -80,6 +82,7 @@ Return the program in ONE ```python fenced code block."""
 def ded_prompt(problem: str) -> str:
     return problem.rstrip() + DED_INSTRUCTIONS
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #c02add3f
 _FENCE = re.compile(r'```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```', re.S)
 
 def parse_program(response: str) -> str:
@@ -92,6 +95,7 @@ def parse_program(response: str) -> str:
         except IndexError: pass
     return text.strip()
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #e3d7f900
 def _as_text(value) -> str:
     if isinstance(value, str): return value
     if isinstance(value, list): return '\n'.join(_as_text(v) for v in value)
@@ -111,6 +115,7 @@ def parse_test_cases(row: dict) -> list[dict]:
     if not isinstance(cases, list): raise ValueError(f'test_cases must be a list, got {type(cases).__name__}')
     return cases
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #e7a2d248
 _CALL_HARNESS = """
 import json as _json
 _ns = {{'__name__': 'solution'}}
@@ -167,6 +172,7 @@ def validate_row(row: dict, kind: str, where: str = 'row') -> dict:
     if missing: raise ValueError(f"{where}: missing field(s) {missing} for a {kind.upper()} task")
     return row
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #1cf12cbe
 def load_rows(name: str = 'satpalsr/rl-python', split: str = 'train', limit: int | None = None, **kw) -> list[dict]:
     "Rows of a public program data set by name (or a local folder/file), via `datasets.load_dataset`."
     import datasets
@@ -178,6 +184,7 @@ def load_rows(name: str = 'satpalsr/rl-python', split: str = 'train', limit: int
     if limit is not None: ds = ds.select(range(min(limit, len(ds))))
     return [dict(r) for r in ds]
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #8176298f
 def abd_task(row: dict, where: str = 'row') -> dict:
     "An ABD task from a row: prompt, program, expected output, and the row's input as reference answer."
     validate_row(row, 'abd', where)
@@ -186,6 +193,7 @@ def abd_task(row: dict, where: str = 'row') -> dict:
     if row.get('inputs') is not None: task['reference'] = f"<INPUT>\n{row['inputs'].rstrip()}\n</INPUT>"
     return task
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #ca79c48e
 def ded_task(row: dict, where: str = 'row') -> dict:
     "A DED task from a row: prompt, test cases, and the row's program as reference answer."
     validate_row(row, 'ded', where)
@@ -193,6 +201,7 @@ def ded_task(row: dict, where: str = 'row') -> dict:
     if row.get('program'): task['reference'] = f"```python\n{row['program'].rstrip()}\n```"
     return task
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #595b3668
 def score_task(task: dict, response: str, pool: SandboxPool | None = None) -> float:
     "Grade `response` on an ABD or DED task."
     if task['env'] == 'affine:abd': return abd_score(response, task['program'], task['expected_output'], pool)
@@ -413,6 +422,7 @@ def build_bundled_rows(n_rows: int = 240, n_tests: int = 4, seed: int = 0, pool:
                      'verification_info': json.dumps({'test_cases': cases})})
     return rows
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #0e161470
 BUNDLED_PATH = Path(__file__).resolve().parent / 'bundled' / 'code_tasks.jsonl' if '__file__' in globals() else None
 
 def write_bundled_rows(path=None, **kw) -> Path:
@@ -423,6 +433,7 @@ def write_bundled_rows(path=None, **kw) -> Path:
     path.chmod(0o644)
     return path
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #08817691
 def bundled_rows() -> list[dict]:
     "The project's bundled ABD/DED rows."
     import importlib.resources

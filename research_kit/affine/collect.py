@@ -31,6 +31,7 @@ class GradingBenchConfig:
     env_steps: PosInt = 300   # expert steps timed per environment
     environments: list[str] = field(default_factory=lambda: ['babyai', 'sciworld', 'textcraft', 'household', 'webshop'])
 
+# %% ../../nbs/affine/20_collect.ipynb #fb907a98
 GRADING_SMOKE = {'n_programs': 200, 'n_fresh': 40, 'repeats': 2, 'env_steps': 60}
 
 def grading_jobs(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -41,6 +42,7 @@ def grading_jobs(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     rng = random.Random(seed)
     return [(r['program'], r['inputs'], r['output']) for r in (rng.choice(rows) for _ in range(n))]
 
+# %% ../../nbs/affine/20_collect.ipynb #451f9533
 def grade_pooled(pool, jobs) -> tuple[float, int]:
     "(programs per second, number graded correct) with the pool."
     from research_kit.affine.code_tasks import outputs_match
@@ -49,6 +51,7 @@ def grade_pooled(pool, jobs) -> tuple[float, int]:
     rate = len(jobs) / (time.perf_counter() - start)
     return rate, sum(r.ok and outputs_match(r.stdout, e) for r, (_, _, e) in zip(results, jobs))
 
+# %% ../../nbs/affine/20_collect.ipynb #7c7a618f
 def grade_fresh(jobs, workers: int) -> tuple[float, int]:
     "(programs per second, number graded correct) with one new sandbox process per program."
     from research_kit.affine.code_tasks import outputs_match
@@ -59,6 +62,7 @@ def grade_fresh(jobs, workers: int) -> tuple[float, int]:
     rate = len(jobs) / (time.perf_counter() - start)
     return rate, sum(r.ok and outputs_match(r.stdout, e) for r, (_, _, e) in zip(results, jobs))
 
+# %% ../../nbs/affine/20_collect.ipynb #9af2b3a4
 def grade_plain_subprocess(jobs, workers: int, cpu_seconds: int = 5, memory_mb: int = 512) -> tuple[float, int]:
     """(programs per second, number correct) with the cheapest fresh process: `python -I -S -c PROGRAM` with rlimits
     and its own session only (no namespaces, uid or cgroup): a lower bound on what any fresh-process sandbox costs."""
@@ -78,6 +82,7 @@ def grade_plain_subprocess(jobs, workers: int, cpu_seconds: int = 5, memory_mb: 
     with ThreadPoolExecutor(workers) as ex: ok = list(ex.map(one, jobs))
     return len(jobs) / (time.perf_counter() - start), sum(ok)
 
+# %% ../../nbs/affine/20_collect.ipynb #8ade4bbf
 def env_steps_per_second(name: str, steps: int, seed: int = 0) -> dict:
     "Time `steps` expert steps of environment `name` (resets timed apart); errors are reported, not raised."
     try:
@@ -191,6 +196,7 @@ def build_affine_data(out, samples: int = 300, episodes: int = 50, environments=
         Path(tmp).write_text(json.dumps(manifest, indent=2) + '\n'); _public(tmp)
     return manifest
 
+# %% ../../nbs/affine/20_collect.ipynb #8669d033
 def affine_data_main(argv=None) -> Path:
     "`rk data affine --out DIR [--samples N] [--episodes N] [--envs a,b] [--dataset NAME] [--seed S] [--workers W]`."
     ap = argparse.ArgumentParser(prog='rk data affine', description='Build affine SAT/ABD/DED samples and expert agent episodes.')

@@ -23,6 +23,7 @@ __all__ = ['MAX_LISTED_ACTIONS', 'ENVIRONMENTS', 'EPISODE_FIELDS', 'InvalidActio
 class InvalidAction(Exception):
     "Raised by an environment's `_step` when the action cannot be carried out; the message says why."
 
+# %% ../../nbs/affine/10_environments.ipynb #7fe5c109
 MAX_LISTED_ACTIONS = 40
 
 def normalize_action(action: Any) -> str:
@@ -31,6 +32,7 @@ def normalize_action(action: Any) -> str:
     text = text.splitlines()[0].strip() if text else ''
     return text[:-1].rstrip() if text.endswith('.') else text
 
+# %% ../../nbs/affine/10_environments.ipynb #a05720b3
 class TextEnv:
     "Base class of the text environments: `reset(seed)`, `step(action_text)`, `expert_action()`, `close()`."
     name: ClassVar[str] = 'text'
@@ -126,6 +128,7 @@ def expert_policy(env: TextEnv, observation: str, valid_actions: list[str]) -> s
     "The environment's own expert."
     return env.expert_action()
 
+# %% ../../nbs/affine/10_environments.ipynb #c7f7562e
 def run_episode(env: TextEnv, policy: Callable = expert_policy, seed: int = 0, max_steps: int | None = None) -> dict:
     "Play one episode of `env` from `seed` with `policy`; return it in the episode format."
     limit = max_steps or env.max_steps
@@ -141,6 +144,7 @@ def run_episode(env: TextEnv, policy: Callable = expert_policy, seed: int = 0, m
             'metadata': {'seed': env.seed, 'success': bool(env.success), 'truncated': not env.done or info['truncated'],
                          'shaped_rewards': env.shaped_rewards, **env.task_info()}}
 
+# %% ../../nbs/affine/10_environments.ipynb #be38b72c
 def check_episode(ep: dict, where: str = 'episode') -> dict:
     "Raise a `ValueError` naming `where` and the field if `ep` is not a well-formed episode; return it."
     if not isinstance(ep, dict): raise ValueError(f"{where}: an episode must be a dict, got {type(ep).__name__}")
@@ -155,12 +159,14 @@ def check_episode(ep: dict, where: str = 'episode') -> dict:
     if any(ep['dones'][:-1]): raise ValueError(f"{where}: field 'dones' is true before the last step")
     return ep
 
+# %% ../../nbs/affine/10_environments.ipynb #08467489
 def write_episodes(path, episodes) -> Path:
     "Write episodes as JSON lines, atomically."
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         for ep in episodes: f.write(json.dumps(ep) + '\n')
     return Path(path)
 
+# %% ../../nbs/affine/10_environments.ipynb #f8f4388b
 def read_episodes(path) -> list[dict]:
     "Read and check the episodes of a JSON-lines file; errors name the file and line."
     path, episodes = Path(path), []
@@ -308,6 +314,7 @@ def collect_expert_episodes(env_name: str, n_episodes: int, seed: int = 0, worke
     finally:
         if bar is not None: bar.close()
 
+# %% ../../nbs/affine/10_environments.ipynb #393f6b81
 def success_rate(episodes: list[dict]) -> float:
     "The fraction of episodes whose metadata says the task was completed."
     return sum(ep['metadata']['success'] for ep in episodes) / max(1, len(episodes))

@@ -26,6 +26,7 @@ def beta_interval(successes: float, n: int, level: float = 0.8) -> tuple[float, 
     lo, hi = beta.ppf((1 - level) / 2, a, b), beta.ppf((1 + level) / 2, a, b)
     return (0.0 if math.isnan(lo) else float(lo)), (1.0 if math.isnan(hi) else float(hi))
 
+# %% ../../nbs/affine/02_evaluation.ipynb #916cdce8
 def env_metrics(scores, level: float = 0.8) -> dict:
     "n, accuracy (score > 0.5), mean, std (population), median, success rate (score > 0) and the Beta interval."
     scores = [float(x) for x in scores]
@@ -47,6 +48,7 @@ def aggregate(per_env: dict[str, dict]) -> dict:
             'overall_success_rate': sum(m['success_rate'] for m in per_env.values()) / len(per_env),
             'best_env': by_mean[-1], 'worst_env': by_mean[0]}
 
+# %% ../../nbs/affine/02_evaluation.ipynb #4bfdb7ce
 def evaluate_scores(scores_by_env: dict[str, list], level: float = 0.8) -> dict:
     "Per-environment metrics and the aggregate of one model's scores."
     per_env = {env: env_metrics(s, level) for env, s in scores_by_env.items()}
@@ -77,6 +79,7 @@ def env_winner(newer: dict, older: dict, min_samples: int = 0, same_time: bool =
     if same_time: return 'older' if older['ci_low'] > newer['ci_high'] else 'tie'
     return 'older'
 
+# %% ../../nbs/affine/02_evaluation.ipynb #17590ead
 def compare_models(newer: dict, older: dict, min_samples: int = 0, same_time: bool = False) -> dict:
     "Per shared environment winner, and whether either model dominates the other."
     a, b = newer['per_environment'], older['per_environment']
@@ -94,6 +97,7 @@ def grade(task: dict, response: str, pool=None) -> float:
     from research_kit.affine.code_tasks import score_task
     return score_task(task, response, pool)
 
+# %% ../../nbs/affine/02_evaluation.ipynb #a83d54df
 def evaluate_model(tasks: list[dict], responses: list[str], pool=None, level: float = 0.8) -> dict:
     "Grade every reply and summarise by environment."
     if len(tasks) != len(responses): raise ValueError(f'{len(tasks)} tasks but {len(responses)} responses')
@@ -101,20 +105,24 @@ def evaluate_model(tasks: list[dict], responses: list[str], pool=None, level: fl
     for t, r in zip(tasks, responses): scores.setdefault(t['env'], []).append(grade(t, r, pool))
     return evaluate_scores(scores, level)
 
+# %% ../../nbs/affine/02_evaluation.ipynb #96e41a4d
 def results_document(models: dict[str, dict]) -> dict:
     "The JSON document for several models' results: each model's metrics and the Pareto frontier."
     return {'models': models, 'pareto_frontier': pareto_frontier(models)}
 
+# %% ../../nbs/affine/02_evaluation.ipynb #457d0b1c
 def save_results(path, models: dict[str, dict]) -> Path:
     from research_kit.core.files import atomic_write_json
     return atomic_write_json(path, results_document(models))
 
+# %% ../../nbs/affine/02_evaluation.ipynb #41bae10c
 def load_results(path) -> dict:
     from research_kit.core.files import read_json
     doc = read_json(path)
     if 'models' not in doc: raise ValueError(f"{path}: no 'models' key")
     return doc
 
+# %% ../../nbs/affine/02_evaluation.ipynb #3c3f3bfb
 def plot_results(models: dict[str, dict], title: str = 'mean score with 80% Beta interval'):
     "Grouped bars: one group per environment, one bar per model, a black line from one interval bound to the other."
     import matplotlib.pyplot as plt

@@ -67,6 +67,7 @@ def household_layout(seed: int) -> dict:
             'receptacles': receptacles, 'objects': {o: receptacles[i]['name'] for o, i in placement.items()},
             'goal_objects': goal_objects, 'target': receptacles[target]['name'], 'start': rng.choice(rooms)}
 
+# %% ../../nbs/affine/14_household.ipynb #2f3203d4
 def task_text(layout: dict) -> str:
     "The task in ALFWorld's words."
     target = next(r for r in layout['receptacles'] if r['name'] == layout['target'])
@@ -146,11 +147,13 @@ def build_game(layout: dict, path: Path) -> Path:
     options.path, options.force_recompile = str(path), True
     return Path(textworld.generator.compile_game(game, options))
 
+# %% ../../nbs/affine/14_household.ipynb #5bc76c86
 def default_cache_dir() -> Path:
     "Where generated games are kept: `$RK_CACHE_DIR/household`, else `~/.cache/research_kit/household`."
     root = os.environ.get('RK_CACHE_DIR') or Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'research_kit'
     return Path(root) / 'household'
 
+# %% ../../nbs/affine/14_household.ipynb #ba668e9f
 def household_game(seed: int, cache_dir=None) -> Path:
     "The compiled game of `seed`, generated into `cache_dir` on first use (atomically: .json, then .z8)."
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -221,6 +224,7 @@ def clean_feedback(text: str) -> str:
     if '*** The End ***' in text: text = text[:text.index('*** The End ***')]
     return re.sub(r'\n{3,}', '\n\n', text).strip()
 
+# %% ../../nbs/affine/14_household.ipynb #90bc5f0b
 class HouseholdEnv(TextEnv):
     "ALFWorld-style pick-and-place tasks in generated TextWorld games; the expert plans from the game's facts."
     name, step_bonus = 'household', 0.2

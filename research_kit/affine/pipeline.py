@@ -58,6 +58,7 @@ def make_rl_env(name: str):
     from research_kit.affine.environments import make_env
     return make_env(name)
 
+# %% ../../nbs/affine/90_pipeline.ipynb #b8a9fcb6
 def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list[dict]:
     "One chat row per expert turn: the policy's prompt as user/system messages and the expert's action as the answer."
     rows = []
@@ -107,6 +108,7 @@ def answer_tasks(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, 
         answers += tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
     return answers
 
+# %% ../../nbs/affine/90_pipeline.ipynb #a0c1d3c6
 def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None) -> dict:
     "Scores per environment (graded affine tasks and RL-environment success) summarised with intervals."
     from research_kit.affine.evaluation import grade
@@ -122,6 +124,7 @@ def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], c
         for e in envs: e.close()
     return evaluate_scores(scores)
 
+# %% ../../nbs/affine/90_pipeline.ipynb #56b252a9
 def comparison_table(models: dict[str, dict]) -> str:
     "The seed's table: per environment, each model's mean score with its 80% interval; then Pareto standing."
     envs = sorted({e for m in models.values() for e in m['per_environment']})
@@ -179,6 +182,7 @@ def fit(cfg: AffineConfig, run=None) -> dict:
             'rl_beats_base_on': [e for e, w in verdict['per_env'].items() if w == 'newer'],
             'pareto_frontier': pareto_frontier(results)}
 
+# %% ../../nbs/affine/90_pipeline.ipynb #a925fe4f
 PIPELINE = Pipeline('affine', AffineConfig, fit, 'experiments/affine.ipynb', presets={'smoke': SMOKE},
                     description='SFT then PPO of a causal LM on verifiable tasks and an agent environment, graded for real')
 

@@ -25,6 +25,7 @@ class SATInstance:
     @property
     def k(self) -> int: return max((len(c) for c in self.clauses), default=0)
 
+# %% ../../nbs/affine/00_sat.ipynb #e88c882a
 def generate_sat(seed: int, n_vars: int | None = None, k: int | None = None, ratio: float = 4.2,
                  n_range=(10, 20), k_range=(3, 5)) -> SATInstance:
     "A random k-SAT instance with a planted solution; deterministic in `seed`."
@@ -42,6 +43,7 @@ def generate_sat(seed: int, n_vars: int | None = None, k: int | None = None, rat
         clauses.append(tuple(v if s else -v for v, s in zip(vars_, signs)))
     return SATInstance(n, clauses, planted)
 
+# %% ../../nbs/affine/00_sat.ipynb #829dfc2f
 def _truth(value, var) -> bool | None:
     "A bool from True/False, a numpy bool or a 0/1 integer (numpy's too); `None` (unassigned) stays `None`."
     if value is None: return None
@@ -58,6 +60,7 @@ def as_assignment(assignment) -> dict[int, bool]:
     else: items = enumerate(assignment, 1)
     return {int(v): b for v, val in items if (b := _truth(val, v)) is not None}
 
+# %% ../../nbs/affine/00_sat.ipynb #85bcd767
 def verify_sat(clauses, assignment) -> bool:
     "Whether every clause has a literal made true by `assignment` (see `as_assignment`); unassigned vars satisfy none."
     if assignment is None: return False
@@ -73,6 +76,7 @@ def to_dimacs(inst: SATInstance) -> str:
     lines += [' '.join(map(str, c)) + ' 0' for c in inst.clauses]
     return '\n'.join(lines) + '\n'
 
+# %% ../../nbs/affine/00_sat.ipynb #c12476fb
 def _ints(tokens, source, i, what):
     try: return [int(t) for t in tokens]
     except ValueError: raise ValueError(f'{source}:{i}: {what} must be integers, got {" ".join(tokens)!r}') from None
@@ -114,6 +118,7 @@ def from_dimacs(text: str, source: str = '<dimacs>') -> SATInstance:
     if len(clauses) != n_clauses: raise ValueError(f'{source}: header says {n_clauses} clauses, found {len(clauses)}')
     return SATInstance(n_vars, clauses, planted)
 
+# %% ../../nbs/affine/00_sat.ipynb #f20bc6e8
 def read_dimacs(path) -> SATInstance:
     "`from_dimacs` on a file (a SATLIB instance such as `uf20-01.cnf`); errors name the file and line."
     from pathlib import Path
@@ -124,15 +129,18 @@ def formula_text(clauses) -> str:
     "`(x1 ∨ ¬x2 ∨ x3) ∧ ...`"
     return ' ∧ '.join('(' + ' ∨ '.join(('¬' if l < 0 else '') + f'x{abs(l)}' for l in c) + ')' for c in clauses)
 
+# %% ../../nbs/affine/00_sat.ipynb #1435557d
 def sat_prompt(inst: SATInstance) -> str:
     return (f'Find a satisfying assignment for the following {inst.k}-SAT formula over variables x1..x{inst.n_vars}:\n'
             f'{formula_text(inst.clauses)}\n'
             f'Answer with a comma-separated assignment of every variable, like x1=True, x2=False, ... '
             f'(or UNSAT if no assignment satisfies it).')
 
+# %% ../../nbs/affine/00_sat.ipynb #3bac59c9
 def format_assignment(assignment: dict[int, bool]) -> str:
     return ', '.join(f'x{v}={assignment[v]}' for v in sorted(assignment))
 
+# %% ../../nbs/affine/00_sat.ipynb #c156c455
 _THINK = re.compile(r'<think(?:ing)?>.*?</think(?:ing)?>', re.S | re.I)
 _PAIR = re.compile(r'\bx\s*_?(\d+)\s*(?:=|:|->|is)\s*(true|false|t|f|1|0)\b', re.I)
 
@@ -142,6 +150,7 @@ def parse_assignment(text: str) -> dict[int, bool] | None:
     found = {int(v): val.lower() in ('true', 't', '1') for v, val in _PAIR.findall(text)}
     return found or None
 
+# %% ../../nbs/affine/00_sat.ipynb #226aaba3
 def sat_score(response: str, clauses) -> float:
     "1.0 when the reply's assignment satisfies every clause, else 0.0 (UNSAT is always wrong: instances are planted)."
     return float(verify_sat(clauses, parse_assignment(response)))

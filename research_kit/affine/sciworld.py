@@ -22,10 +22,12 @@ DEFAULT_TASKS = ('find-living-thing', 'find-non-living-thing', 'find-plant', 'fi
 class SciWorldTimeout(RuntimeError):
     "A call to the ScienceWorld server did not return in time; the server was stopped."
 
+# %% ../../nbs/affine/12_sciworld.ipynb #c84f67ee
 def java_available() -> bool:
     "Whether a `java` executable is on the PATH (ScienceWorld needs one)."
     return shutil.which('java') is not None
 
+# %% ../../nbs/affine/12_sciworld.ipynb #1d7ac9c5
 def _stop_server(sw) -> None:
     "Shut the py4j gateway down and make sure its JVM exits."
     proc = getattr(getattr(sw, '_gateway', None), 'java_process', None)

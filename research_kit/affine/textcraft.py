@@ -28,6 +28,7 @@ class CraftRecipe:
         names = names or [n for _, n in self.inputs]
         return f"craft {self.count} {self.output} using " + ', '.join(f"{k} {n}" for (k, _), n in zip(self.inputs, names))
 
+# %% ../../nbs/affine/13_textcraft.ipynb #5cef2bff
 _RECIPE = re.compile(r'^craft (\d+) (.+?) using (.+)$')
 
 def parse_recipes(text: str) -> list[CraftRecipe]:
@@ -96,6 +97,7 @@ class CraftPlanner:
                 if not self.acquire(n, k * times, inv, actions, depth + 1): return None
         return None
 
+# %% ../../nbs/affine/13_textcraft.ipynb #3dd3c67e
 def plan_crafting(goal: str, recipes: list[CraftRecipe], inventory: dict, tree) -> list[str] | None:
     "Commands that craft `goal` from `inventory` with the listed `recipes`, or None."
     planner, inv, actions = CraftPlanner(recipes, tree), dict(inventory), []
@@ -128,6 +130,7 @@ def make_task(tree, seed: int, max_distractors: int = 10) -> tuple[str, list[str
     rng.shuffle(lines)
     return goal, lines
 
+# %% ../../nbs/affine/13_textcraft.ipynb #28d796fd
 class TextCraftEnv(TextEnv):
     "TextCraft with a recursive-crafting expert."
     name, step_bonus = 'textcraft', 0.15

@@ -71,6 +71,7 @@ class Product:
     description: str
     features: list[str]
 
+# %% ../../nbs/affine/15_webshop.ipynb #c11d738f
 def make_catalogue(n_products: int = 500, seed: int = 0) -> list[Product]:
     "A reproducible catalogue of `n_products` generated products."
     rng, products = random.Random(seed), []
@@ -96,6 +97,7 @@ def make_catalogue(n_products: int = 500, seed: int = 0) -> list[Product]:
 # %% ../../nbs/affine/15_webshop.ipynb #c008
 def tokenize(text: str) -> list[str]: return re.findall(r'[a-z0-9]+', text.lower())
 
+# %% ../../nbs/affine/15_webshop.ipynb #bd875d93
 class BM25:
     "A small BM25 index over documents given as strings."
     def __init__(self, docs: list[str], k1: float = 1.5, b: float = 0.75):
@@ -131,6 +133,7 @@ class Goal:
     price_upper: float
     instruction: str
 
+# %% ../../nbs/affine/15_webshop.ipynb #cb38c9d4
 def make_goal(product: Product, rng: random.Random) -> Goal:
     "An instruction sampled from `product`: some attributes, one value per option, a price ceiling above its price."
     attrs = sorted(rng.sample(product.attributes, rng.randint(1, min(3, len(product.attributes)))), key=product.attributes.index)
@@ -141,6 +144,7 @@ def make_goal(product: Product, rng: random.Random) -> Goal:
     text += f", and price lower than {price_upper:.2f} dollars"
     return Goal(product.asin, product.type, product.category, product.title, attrs, options, price_upper, text)
 
+# %% ../../nbs/affine/15_webshop.ipynb #3ccfca9c
 def purchase_reward(goal: Goal, product: Product, selected: dict[str, str]) -> dict:
     "WebShop's purchase reward of buying `product` with the `selected` options for `goal`, with its parts."
     if product.type == goal.type: r_type = 1.0

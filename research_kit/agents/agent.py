@@ -32,10 +32,12 @@ def new_trajectory(domain: str, question: str, task_id: str | None = None, groun
             'actions': [], 'final_answer': None, 'ground_truth': None if ground_truth is None else str(ground_truth),
             'success': None, 'metadata': {'start_ts': time.time(), **metadata}}
 
+# %% ../../nbs/agents/01_agent.ipynb #1350ebbe
 def record_action(traj: dict, tool: str, inp, out) -> dict:
     traj['actions'].append({'step': len(traj['actions']) + 1, 'tool': tool, 'input': inp, 'output': out})
     return traj['actions'][-1]
 
+# %% ../../nbs/agents/01_agent.ipynb #38d6fe98
 def save_trajectory(traj: dict, path) -> Path:
     "Write `traj` as indented JSON, atomically (a crash leaves no half-written file)."
     traj['metadata']['end_ts'] = time.time()
@@ -54,6 +56,7 @@ def load_context_file(path) -> str:
         text = data if isinstance(data, str) else '\n'.join(map(str, data)) if isinstance(data, list) else json.dumps(data)
     return text
 
+# %% ../../nbs/agents/01_agent.ipynb #67b8b682
 def parse_command(command: str) -> tuple[str, str | None]:
     "`('python', code)`, `('echo', text)` or `('unsupported', None)` for a bash command line."
     try: words = shlex.split(command.strip())
@@ -62,11 +65,13 @@ def parse_command(command: str) -> tuple[str, str | None]:
     if words and words[0] == 'echo': return 'echo', ' '.join(words[1:])
     return 'unsupported', None
 
+# %% ../../nbs/agents/01_agent.ipynb #c60e6576
 def first_bash_block(text: str) -> str | None:
     "The first ```bash (or ```sh) fenced block of `text`, stripped."
     m = re.search(r"```(?:bash|sh)\s*\n(.*?)```", text or '', re.S | re.I)
     return m.group(1).strip() if m else None
 
+# %% ../../nbs/agents/01_agent.ipynb #eee22bc5
 class Toolbox:
     "Runs the tools of one task: `kb` for MHQA, the sandbox `pool` for bash (the shared pool when None)."
     def __init__(self, kb: dict | None = None, pool=None, limits=None):
@@ -103,6 +108,7 @@ class AgentTask:
     def from_dict(cls, t: dict, **kw) -> 'AgentTask':
         return cls(t['domain'], t['question'], t.get('id'), t.get('answer'), **kw)
 
+# %% ../../nbs/agents/01_agent.ipynb #7808aca9
 @dataclass
 class AgentState:
     task: AgentTask
@@ -115,6 +121,7 @@ class AgentState:
     def outputs(self, tool: str) -> list:
         return [a['output'] for a in self.traj['actions'] if a['tool'] == tool]
 
+# %% ../../nbs/agents/01_agent.ipynb #01a072aa
 SYSTEM = {
     'decompose': "Split the multi-hop question into 2-4 atomic sub-questions, one per line as a numbered list.",
     'reason_hop': "Write a 1-3 sentence evidence note for the current sub-question from the passages, ending with 'Answer: X'.",
@@ -145,6 +152,7 @@ def text_call(tool: str, task: AgentTask, state: AgentState) -> tuple[dict, str,
                 'reasoning': state.outputs('reason'), 'stdout': state.stdout, 'context': state.context}
     raise ValueError(f"tool {tool!r} is not a text tool")
 
+# %% ../../nbs/agents/01_agent.ipynb #bf182ee0
 def run_agent(task: AgentTask, policy, max_steps: int = 8, toolbox: Toolbox | None = None, out=None) -> dict:
     "Run `policy` on `task`; return the raw trajectory (and save it to `out` when given)."
     tb = toolbox or Toolbox(kb=task.kb)
@@ -194,6 +202,7 @@ def parse_hops(text: str, limit: int = 4) -> list[str]:
     hops = [m.group(1).strip() for m in re.finditer(r"(?m)^\s*(?:\d+[.)]|[-*])\s+(.+?)\s*$", text or '')]
     return hops[:limit]
 
+# %% ../../nbs/agents/01_agent.ipynb #cd71eb93
 def _solve_math(question: str) -> str | None:
     "A python expression that computes the answer, for the question shapes the expert knows."
     q = question.replace('\u2212', '-')
@@ -366,6 +375,7 @@ def make_policy(name: str, model: str = 'tiny', seed: int = 0, max_new_tokens: i
     if name == 'lm': return LMPolicy.from_name(model, seed=seed, max_new_tokens=max_new_tokens)
     raise ValueError(f"policy: must be expert, lm or random, got {name!r}")
 
+# %% ../../nbs/agents/01_agent.ipynb #d6c6b5fb
 def main(argv=None) -> Path:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.agent', description='Run an agent and save its raw trajectory.')
     ap.add_argument('domain', choices=sorted(DOMAIN_TOOLS))

@@ -62,6 +62,7 @@ def build_agent_data(out, n: int = 20, domains=DOMAINS, policies=('expert', 'ran
     atomic_write_json(out / 'MANIFEST.json', manifest)
     return manifest
 
+# %% ../../nbs/agents/06_cli.ipynb #21c7e903
 def agents_data_main(argv=None) -> Path:
     "`rk data agents --out DIR [--n N] [--domains a,b] [--policies expert,random] [--model tiny] [--min_reward R]`."
     ap = argparse.ArgumentParser(prog='rk data agents', description='Generate, convert and score agent trajectories; build per-tool SFT data.')

@@ -33,6 +33,7 @@ def agent_tasks(domain: str, n: int, split: str = 'heldout', seed: int = 0, fold
         out.append(AgentTask.from_dict(t, kb=kb if domain == 'mhqa' else None, video_ctx=ctx))
     return out
 
+# %% ../../nbs/agents/05_evaluation.ipynb #c5cace95
 def run_policy(policy, tasks: list[AgentTask], max_steps: int = 8, progress=None) -> list[dict]:
     "The raw trajectories of `policy` on `tasks`."
     out = []
@@ -54,6 +55,7 @@ def tool_call_ok(action: dict, traj: dict) -> bool:
         return answer_matches(traj.get('final_answer'), traj['ground_truth']) if traj.get('ground_truth') is not None else bool(out)
     return len(str(out or '').strip()) >= 10
 
+# %% ../../nbs/agents/05_evaluation.ipynb #3f3c1c25
 def evaluate_trajectories(trajs: list[dict], calculator: RewardCalculator | None = None, level: float = 0.8) -> dict:
     "`per_domain` and `per_tool` metrics (success and reward with intervals) of trajectories."
     calc = calculator or RewardCalculator()
@@ -74,6 +76,7 @@ def evaluate_trajectories(trajs: list[dict], calculator: RewardCalculator | None
     return {'n': len(scored), 'per_domain': per_domain, 'per_tool': per_tool,
             'mean_reward': sum(allr) / len(allr) if allr else None}
 
+# %% ../../nbs/agents/05_evaluation.ipynb #082204cc
 def evaluate_policy(policy, domains=DOMAINS, n: int = 10, split: str = 'heldout', seed: int = 0, max_steps: int = 8,
                     calculator: RewardCalculator | None = None, folder=None) -> dict:
     "Run `policy` on `n` held-out tasks per domain and evaluate its trajectories."
@@ -84,6 +87,7 @@ def evaluate_policy(policy, domains=DOMAINS, n: int = 10, split: str = 'heldout'
     res['policy'] = getattr(policy, 'name', type(policy).__name__)
     return res
 
+# %% ../../nbs/agents/05_evaluation.ipynb #b694e1ac
 def results_table(results: dict[str, dict]):
     "One row per (policy, domain): success and reward with their intervals, as a pandas DataFrame."
     import pandas as pd

@@ -137,9 +137,11 @@ def make_video(seed: int, n_scenes: int | None = None) -> dict:
         scenes.append(s); t += d
     return {'seed': seed, 'scenes': scenes}
 
+# %% ../../nbs/agents/00_knowledge.ipynb #4f89d86b
 def caption_lines(video: dict) -> list[str]:
     return [f"[{s['start']:02d}s-{s['end']:02d}s] {s['caption']}" for s in video['scenes']]
 
+# %% ../../nbs/agents/00_knowledge.ipynb #ab083e41
 def write_captions(video: dict, path) -> Path:
     "Write the caption file: `.json` as a list of caption lines, anything else as text, atomically."
     path, lines = Path(path), caption_lines(video)
@@ -147,6 +149,7 @@ def write_captions(video: dict, path) -> Path:
     else: atomic_write_text(path, '\n'.join(lines) + '\n')
     return path
 
+# %% ../../nbs/agents/00_knowledge.ipynb #0fc7a942
 def video_questions(n: int, split: str = 'train', seed: int = 0) -> list[dict]:
     "`n` questions, each over its own generated video (`video` holds the scenes)."
     rng, out = random.Random(_split_seed(split, seed)), []
@@ -201,6 +204,7 @@ def extract_answer(answer: str | None) -> str:
     parts = re.split(r'(?i)\banswer\s*:', text)
     return parts[-1].strip() if len(parts) > 1 else text.strip()
 
+# %% ../../nbs/agents/00_knowledge.ipynb #b98a58cc
 def answer_matches(answer: str | None, truth) -> bool:
     "Whether `answer` states the ground truth `truth`."
     if answer is None or truth is None: return False

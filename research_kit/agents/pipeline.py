@@ -80,6 +80,7 @@ def evaluate_policies(policies: dict, cfg: AgentsConfig, folder) -> dict:
     return {name: evaluate_policy(p, cfg.domains, cfg.n_eval, 'heldout', cfg.seed, cfg.max_steps, folder=folder)
             for name, p in policies.items()}
 
+# %% ../../nbs/agents/90_pipeline.ipynb #fddc0644
 def results_figure(results: dict):
     "Mean reward per domain and policy, with the 80% intervals."
     import matplotlib.pyplot as plt, numpy as np

@@ -125,6 +125,7 @@ class RewardCalculator:
         if not tools or domain not in self.TOOL_KEYWORDS: return 0.5
         return sum(any(k in tool for k in self.TOOL_KEYWORDS[domain]) for tool in tools) / len(tools)
 
+# %% ../../nbs/agents/03_rewards.ipynb #ae88d23a
 def calculate_reward(trajectory: dict, domain: str | None = None, calculator: RewardCalculator | None = None) -> dict:
     "Every reward component and the total of `trajectory` (the default calculator unless one is given)."
     return (calculator or RewardCalculator()).calculate_reward(trajectory, domain)
@@ -141,6 +142,7 @@ def analyze_trajectory_rewards(path, domain: str | None = None, calculator: Rewa
     return {'file': str(path), 'task_id': t.get('task_id'), 'domain': domain or t.get('domain') or 'unknown',
             'success': rewards['completion'] == 1.0, 'rewards': rewards}
 
+# %% ../../nbs/agents/03_rewards.ipynb #d4ece51d
 def analyze_files(paths, domain: str | None = None, calculator: RewardCalculator | None = None) -> tuple[list, dict]:
     "Analyses of `paths` and `{file: error}` for the ones skipped."
     results, skipped = [], {}
@@ -149,6 +151,7 @@ def analyze_files(paths, domain: str | None = None, calculator: RewardCalculator
         except ValueError as e: skipped[str(p)] = str(e)
     return results, skipped
 
+# %% ../../nbs/agents/03_rewards.ipynb #12894147
 def summary(results: list[dict], min_reward: float = 0.0) -> dict:
     "Mean and std of total, completion, quality; correctness rate; count >= `min_reward`; per-domain mean total."
     if not results: return {'n': 0}
@@ -162,6 +165,7 @@ def summary(results: list[dict], min_reward: float = 0.0) -> dict:
             'above_min_reward': sum(x >= min_reward for x in col('total')), 'min_reward': min_reward,
             'per_domain': {d: statistics.mean(v) for d, v in sorted(by_domain.items())}}
 
+# %% ../../nbs/agents/03_rewards.ipynb #1bb010e2
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.rewards', description='Score trajectories.')
     ap.add_argument('--trajectory_glob', default='data/raw/*/*.traj.json')

@@ -41,6 +41,7 @@ def call_messages(domain: str, tool: str, prompt: str) -> list[dict]:
     key = _REASON_KIND.get(domain, 'decompose') if tool == 'reason' else tool
     return [{'role': 'system', 'content': SYSTEM[key]}, {'role': 'user', 'content': prompt}]
 
+# %% ../../nbs/agents/07_rl.ipynb #98601810
 def _load_trajectories(items) -> tuple[list[dict], dict]:
     "Trajectory dicts from dicts or file paths (files checked against the schema; bad ones returned apart)."
     dicts = [t for t in items if isinstance(t, dict)]
@@ -122,6 +123,7 @@ class AgentRLConfig:
     sft: SFTSettings = field(default_factory=SFTSettings)  # of the warm start
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(max_new_tokens=96, lr=1e-5, minibatches=2))
 
+# %% ../../nbs/agents/07_rl.ipynb #754374b6
 def agent_ppo_iteration(policy, tokenizer, tasks: Sequence[AgentTask], cfg: AgentRLConfig, calculator: RewardCalculator,
                         step, rollout_policy=None, generator=None) -> tuple[list[dict], dict]:
     "Play `tasks` with the policy, improve it once on the episodes; returns the trajectories and statistics."
@@ -149,6 +151,7 @@ def task_stream(domains: Sequence[str], per_domain: int, seed: int = 0, folder=N
     by = [agent_tasks(d, per_domain, 'train', seed, folder, kb) for d in domains]
     return [ts[i] for i in range(per_domain) for ts in by]
 
+# %% ../../nbs/agents/07_rl.ipynb #f198fa6f
 def agent_ppo_train(policy: AgentPolicy, tokenizer, cfg: AgentRLConfig, tasks: Sequence[AgentTask], run=None,
                     seed: int = 0, calculator: RewardCalculator | None = None, progress: bool = True) -> list[dict]:
     "PPO in the agent loop for `cfg.updates` iterations over `tasks` (cycled); returns the per-iteration statistics."
@@ -186,6 +189,7 @@ def read_rl_yaml(path) -> dict:
     if unknown: raise ValueError(f"{path}: unknown keys {unknown}; known: {sorted(_RL_YAML_KEYS)}")
     return doc
 
+# %% ../../nbs/agents/07_rl.ipynb #b8192857
 def rl_main(argv=None) -> dict:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.rl',
                                  description='Warm start on high-reward trajectories, then PPO online in the agent loop.')

@@ -59,10 +59,12 @@ def templates_dir() -> Path:
     import importlib.resources
     return Path(str(importlib.resources.files('research_kit.agents') / 'templates'))
 
+# %% ../../nbs/agents/04_sft_data.ipynb #b57d847f
 def render_template_yaml(tool: str, template: dict) -> str:
     return f"# SFT template of the `{tool}` tool (research_kit.agents.sft_data)\n" + yaml.safe_dump(
         {'tool': tool, **template}, sort_keys=False, width=120, allow_unicode=True)
 
+# %% ../../nbs/agents/04_sft_data.ipynb #844e617a
 def write_default_templates(folder=None) -> list[Path]:
     "Write `DEFAULT_TEMPLATES` as one YAML file per tool (default: the package folder), atomically."
     folder = Path(folder or templates_dir())
@@ -84,6 +86,7 @@ def check_template(tool: str, tpl, where: str) -> dict:
     if bad: raise ValueError(f"{where}: {tool}.postprocess: unknown option(s) {bad}")
     return {'system': str(tpl.get('system') or ''), 'instruction': tpl['instruction'], 'response_from': src, 'postprocess': post}
 
+# %% ../../nbs/agents/04_sft_data.ipynb #8357e7a6
 def _read_yaml(path: Path):
     try: return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({e})") from None
@@ -126,6 +129,7 @@ def step_fields(traj: dict, i: int) -> dict:
             'notes': '\n'.join(notes), 'path': str(inp.get('path', '')), 'prompt': str(inp.get('prompt', '')),
             'command': str(inp.get('command', '')), 'hop': str(inp.get('hop', ''))}
 
+# %% ../../nbs/agents/04_sft_data.ipynb #c3676c81
 def response_of(action: dict, tpl: dict) -> str:
     "The assistant text of `action` under `tpl` ('' when there is none)."
     src = tpl['response_from']
@@ -142,6 +146,7 @@ def response_of(action: dict, tpl: dict) -> str:
     if post.get('wrap_bash_block') and text: text = f"```bash\n{text}\n```"
     return text
 
+# %% ../../nbs/agents/04_sft_data.ipynb #71257a20
 def examples_of(traj: dict, templates: dict, reward: float | None = None) -> list[dict]:
     "One chat row per action whose tool has a template and a non-empty response."
     rows = []
@@ -179,6 +184,7 @@ def read_trajectories(paths) -> tuple[list[tuple[str, dict]], dict]:
         else: good.append((str(p), json.loads(Path(p).read_text())))
     return good, bad
 
+# %% ../../nbs/agents/04_sft_data.ipynb #b73ba127
 def split_tool_rows(rows: list, val_ratio: float, seed: int) -> tuple[list, list]:
     rows = list(rows)
     random.Random(seed).shuffle(rows)
@@ -186,6 +192,7 @@ def split_tool_rows(rows: list, val_ratio: float, seed: int) -> tuple[list, list
     k = max(1, int(len(rows) * val_ratio))
     return rows[k:], rows[:k]
 
+# %% ../../nbs/agents/04_sft_data.ipynb #d4e72dd8
 def build_sft_datasets(paths, out_dir='data/sft', templates=None, min_reward: float = 0.3, val_ratio: float = 0.1,
                        seed: int = 123, calculator: RewardCalculator | None = None) -> dict:
     "Per-tool `DatasetDict`s (train/val) saved under `out_dir`; returns the summary (also written as SUMMARY.json)."
@@ -211,6 +218,7 @@ def build_sft_datasets(paths, out_dir='data/sft', templates=None, min_reward: fl
     atomic_write_json(out_dir / 'SUMMARY.json', summary)
     return summary
 
+# %% ../../nbs/agents/04_sft_data.ipynb #b79e582c
 def _save_tools(by_tool: dict, out_dir: Path, val_ratio: float, seed: int, summary: dict) -> None:
     import shutil, tempfile
     from datasets import DatasetDict
@@ -246,6 +254,7 @@ def trajectory_to_messages(traj: dict) -> list[dict]:
         msgs.append({'role': 'assistant', 'content': text})
     return msgs
 
+# %% ../../nbs/agents/04_sft_data.ipynb #91ad4ed0
 def rl_warm_start_dataset(paths, min_reward: float = 0.3, calculator: RewardCalculator | None = None):
     "A `datasets.Dataset` of high-reward trajectories as conversations (malformed files skipped)."
     from datasets import Dataset
@@ -299,6 +308,7 @@ def train_main(argv=None) -> dict:
     print(json.dumps({k: v for k, v in m.items() if isinstance(v, (int, float, str))}))
     return m
 
+# %% ../../nbs/agents/04_sft_data.ipynb #81505a61
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['train']:

@@ -49,12 +49,14 @@ class TrajectoryError(ValueError):
         self.where, self.errors = where, errors
         super().__init__(f"{where}: " + '; '.join(f"{p}: {m}" for p, m in errors))
 
+# %% ../../nbs/agents/02_trajectories.ipynb #8aefb974
 def json_path(parts) -> str:
     "`$.actions[0].tool` style path from a sequence of keys and indices."
     out = '$'
     for p in parts: out += f"[{p}]" if isinstance(p, int) else f".{p}"
     return out
 
+# %% ../../nbs/agents/02_trajectories.ipynb #adbd28f2
 @functools.cache
 def _validator():
     from jsonschema import Draft202012Validator
@@ -66,6 +68,7 @@ def schema_errors(obj) -> list[tuple[str, str]]:
     errs = [(json_path(e.absolute_path), e.message) for e in _validator().iter_errors(obj)]
     return sorted(errs)
 
+# %% ../../nbs/agents/02_trajectories.ipynb #c769c57a
 def validate_file(path) -> list[tuple[str, str]]:
     "Errors of one unified trajectory file (unreadable or invalid JSON is an error at `$`)."
     try: obj = json.loads(Path(path).read_text())
@@ -107,6 +110,7 @@ def guess_domain(raw) -> str:
     if 'mhqa' in text or 'multi-hop' in text: return 'mhqa'
     return 'unknown'
 
+# %% ../../nbs/agents/02_trajectories.ipynb #93c745e4
 def _tool_name(name) -> str:
     import re
     name = re.sub(r'[^a-z0-9_]+', '_', str(name or 'unknown').strip().lower()).strip('_')
@@ -151,6 +155,7 @@ def to_unified(raw, domain: str | None = None, task_id: str | None = None, where
     if errors: raise TrajectoryError(where, errors)
     return out
 
+# %% ../../nbs/agents/02_trajectories.ipynb #10ca37bb
 def stem(path) -> str:
     "The file name without `.traj.json` / `.json`."
     name = Path(path).name
@@ -158,6 +163,7 @@ def stem(path) -> str:
         if name.endswith(suffix): return name[:-len(suffix)]
     return Path(path).stem
 
+# %% ../../nbs/agents/02_trajectories.ipynb #c642aca3
 def convert_file(path, out, domain: str | None = None) -> dict:
     "Read a raw file, convert it, write the unified file atomically (nothing is written on error)."
     path = Path(path)
@@ -202,6 +208,7 @@ def convert_many(inputs, out_dir='data/unified', domain: str | None = None, out=
         except TrajectoryError as e: report['failed'][str(f)] = e.errors
     return report
 
+# %% ../../nbs/agents/02_trajectories.ipynb #bcb7c583
 def validate_many(inputs) -> dict:
     "`{'ok': [files], 'failed': {file: [(json_path, message)]}}` for unified trajectory files."
     report = {'ok': [], 'failed': {}}

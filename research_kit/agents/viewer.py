@@ -29,6 +29,7 @@ def load_trajectory_items(items) -> list[tuple[str, dict]]:
             except (OSError, json.JSONDecodeError) as e: raise ValueError(f"{f}: not a readable trajectory ({e})") from None
     return out
 
+# %% ../../nbs/agents/08_viewer.ipynb #6c4f8ac6
 def _short(v, limit: int = 1200) -> str:
     text = v if isinstance(v, str) else json.dumps(v, indent=1, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + f' ... ({len(text) - limit} more characters)'
@@ -40,6 +41,7 @@ def action_html(traj: dict, i: int) -> str:
     return (f"<b>step {a.get('step', i + 1)} / {len(traj['actions'])}: <code>{html.escape(str(a['tool']))}</code></b>"
             f"<div>input</div>{pre(a.get('input'))}<div>output</div>{pre(a.get('output'))}")
 
+# %% ../../nbs/agents/08_viewer.ipynb #c6d51627
 def rewards_html(traj: dict, calculator: RewardCalculator) -> str:
     "HTML table of the reward components, the total, the final answer and the ground truth."
     r = calculator.calculate_reward(traj)

@@ -26,12 +26,14 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
+# %% ../../nbs/core/03_checkpoints.ipynb #a7cd5223
 def rng_state() -> dict:
     "The state of every random-number generator this process uses."
     state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
     if torch.cuda.is_available(): state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
+# %% ../../nbs/core/03_checkpoints.ipynb #ba18d82e
 def set_rng_state(state: dict) -> None:
     "Restore generators captured by `rng_state`."
     random.setstate(state['python'])
@@ -43,11 +45,13 @@ def set_rng_state(state: dict) -> None:
 class CheckpointError(RuntimeError):
     "A checkpoint file is missing, truncated or not a checkpoint; the message names the file."
 
+# %% ../../nbs/core/03_checkpoints.ipynb #d79e2caa
 def save_checkpoint(path, state: dict) -> Path:
     "Write `state` (tensors, state dicts, plain values) to `path` atomically."
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return Path(path)
 
+# %% ../../nbs/core/03_checkpoints.ipynb #79b1d2a8
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Read a checkpoint written by `save_checkpoint`."
     path = Path(path)

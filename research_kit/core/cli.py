@@ -74,6 +74,7 @@ def cmd_run(args, bench: bool = False) -> int:
     notebook = None if getattr(args, 'no_notebook', False) else pipe.notebook_path
     return _run_folder(run, args.preset, args.overrides, notebook, getattr(args, 'nproc', 1))
 
+# %% ../../nbs/core/07_cli.ipynb #7e80359f
 def cmd_resume(args) -> int:
     run = Run.open(args.run_dir)
     info = run.info
@@ -82,15 +83,18 @@ def cmd_resume(args) -> int:
     notebook = None if args.no_notebook else pipe.notebook_path
     return _run_folder(run, info.get('preset'), info.get('overrides') or [], notebook)
 
+# %% ../../nbs/core/07_cli.ipynb #d19ac97e
 def cmd_fit(args) -> int:
     run = Run.open(args.run_dir)
     execute(run)
     return 0
 
+# %% ../../nbs/core/07_cli.ipynb #90f4ef5f
 def cmd_runs(args) -> int:
     print(format_runs_table(list_runs(args.root)))
     return 0
 
+# %% ../../nbs/core/07_cli.ipynb #19cc72e7
 def _resolve_run(ref: str, root) -> Path:
     path = Path(ref)
     if (path / 'run.json').exists(): return path
@@ -108,10 +112,12 @@ def cmd_compare(args) -> int:
     print(out)
     return 0
 
+# %% ../../nbs/core/07_cli.ipynb #3c937730
 def cmd_data(args) -> int:
     get_data_command(args.name)(args.args)
     return 0
 
+# %% ../../nbs/core/07_cli.ipynb #92ef436e
 def cmd_list(args) -> int:
     for title, table, getter in (('pipelines', PIPELINES, get_pipeline), ('benchmarks', BENCHMARKS, get_benchmark)):
         print(f'{title}:')
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     return ap
 
+# %% ../../nbs/core/07_cli.ipynb #5c39c2f6
 def main(argv=None) -> int:
     "Entry point of `rk`; returns the exit status (2 for a refused config, naming the key)."
     parser = build_parser()

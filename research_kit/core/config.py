@@ -131,6 +131,7 @@ def field_range(cls, name: str) -> Range | None:
     "The `Range` declared on field `name` of dataclass `cls` (looking inside `X | None` and `list[X]`), or None."
     return _ranges(cls).get(name)
 
+# %% ../../nbs/core/00_config.ipynb #895fb9ff
 def _range_of(tp) -> Range | None:
     if get_origin(tp) is Annotated: return next((m for m in tp.__metadata__ if isinstance(m, Range)), None)
     for arg in get_args(tp):
@@ -195,6 +196,7 @@ def config_keys(cfg, prefix: str = '') -> list[str]:
         else: keys.append(f'{prefix}{f.name}')
     return keys
 
+# %% ../../nbs/core/00_config.ipynb #ab6c9635
 def _unknown_key(key: str, cfg, prefix: str) -> ConfigError:
     valid = config_keys(cfg, prefix) + [prefix + f.name for f in fields(cfg) if is_dataclass(getattr(cfg, f.name))]
     close = difflib.get_close_matches(key, valid, n=3)
@@ -208,6 +210,7 @@ def make_variant(cls, name: str, key: str = 'value'):
         raise ConfigError(f"{key}: {name!r} is not a variant of {cls.__name__}; choices: {sorted(variants)}")
     return cls(**variants[name])
 
+# %% ../../nbs/core/00_config.ipynb #16f69bb2
 def set_key(cfg, key: str, value: Any, _prefix: str = ''):
     "A copy of `cfg` with dotted `key` set to `value` (coerced to the field's type); unknown keys raise `ConfigError`."
     head, _, rest = key.partition('.')
@@ -236,6 +239,7 @@ def to_dict(cfg) -> dict:
         return v
     return plain(cfg)
 
+# %% ../../nbs/core/00_config.ipynb #76ac7a1f
 def from_dict(cls, data: dict, prefix: str = ''):
     "Build dataclass `cls` from a nested dict, starting from its defaults; unknown keys, bad values and out-of-range values raise `ConfigError`."
     cfg = cls()
@@ -250,11 +254,13 @@ def from_dict(cls, data: dict, prefix: str = ''):
             cfg = set_key(cfg, key, value, dotted_prefix)
     return cfg if prefix else check_config(cfg)
 
+# %% ../../nbs/core/00_config.ipynb #6492cb0c
 def save_yaml(cfg, path) -> None:
     "Write `cfg` as YAML to `path` atomically."
     from research_kit.core.files import atomic_write_text
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
+# %% ../../nbs/core/00_config.ipynb #f16e0e1f
 def load_yaml(cls, path):
     "Read a config of class `cls` from a YAML file, naming the file in any error."
     path = Path(path)
@@ -273,6 +279,7 @@ def parse_overrides(overrides) -> list[tuple[str, str]]:
         pairs.append((key.strip(), value))
     return pairs
 
+# %% ../../nbs/core/00_config.ipynb #b05a0678
 def build_config(cls, presets: dict[str, dict] | None = None, preset: str | None = None, overrides=()):
     "Defaults of `cls`, then the named `preset`, then the `key=value` `overrides`; checked whole by `check_config`."
     presets = presets or {}

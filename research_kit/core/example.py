@@ -36,12 +36,14 @@ class SpiralData:
     noise: NonNegFloat = 0.1
     turns: PosFloat = 1.0
 
+# %% ../../nbs/core/08_example.ipynb #cabe05f5
 @dataclass
 class SpiralModel:
     hidden: PosInt = 256
     depth: PosInt = 4
     dropout: Rate = 0.0
 
+# %% ../../nbs/core/08_example.ipynb #d63d0b0a
 @dataclass
 class ExampleConfig:
     seed: NonNegInt = 0
@@ -92,6 +94,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch: 
     model.train()
     return {'val_loss': F.cross_entropy(logits, y).item(), 'val_acc': (logits.argmax(1) == y).float().mean().item()}
 
+# %% ../../nbs/core/08_example.ipynb #ff3c7d62
 def plot_decision(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, title: str = ''):
     "Decision regions of `model` with the points on top."
     grid = torch.linspace(-1.6, 1.6, 200)
@@ -114,6 +117,7 @@ def lr_lambda(warmup: int, total: int):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
     return f
 
+# %% ../../nbs/core/08_example.ipynb #12227afc
 def fit(cfg: ExampleConfig, run: Run | None = None) -> dict:
     "Train the spiral classifier; return `val_acc`, `val_loss` and `best_val_acc`."
     seed_everything(cfg.seed)
@@ -159,6 +163,7 @@ class ExampleBenchConfig:
     hidden: PosInt = 256
     depth: PosInt = 4
 
+# %% ../../nbs/core/08_example.ipynb #34ad837a
 BENCHMARK = Pipeline('example', ExampleBenchConfig, None, 'benchmarks/example.ipynb',
                      presets={'smoke': {'steps': 100, 'hidden': 128}},
                      description='the Trainer step against a plain PyTorch loop')

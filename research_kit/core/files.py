@@ -39,15 +39,18 @@ def atomic_path(path):
         Path(tmp).unlink(missing_ok=True)
         raise
 
+# %% ../../nbs/core/01_files.ipynb #69de25f9
 def atomic_write_text(path, text: str) -> Path:
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
+# %% ../../nbs/core/01_files.ipynb #cf1402a0
 def atomic_write_json(path, data: Any) -> Path:
     "Write `data` as indented JSON to `path` atomically."
     return atomic_write_text(path, json.dumps(data, indent=2, default=str) + '\n')
 
+# %% ../../nbs/core/01_files.ipynb #7f2d48a8
 def read_json(path) -> Any:
     "Read a JSON file, naming the file in the error if it is missing or malformed."
     path = Path(path)
@@ -62,6 +65,7 @@ def append_jsonl(path, record: dict) -> None:
         f.write(json.dumps(record, default=float) + '\n')
         f.flush()
 
+# %% ../../nbs/core/01_files.ipynb #ca3e46b3
 def read_jsonl(path) -> list[dict]:
     "All records of a JSON-lines file; a truncated last line (a write cut off by a kill) is ignored."
     path = Path(path)
@@ -77,6 +81,7 @@ def read_jsonl(path) -> list[dict]:
             raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
     return records
 
+# %% ../../nbs/core/01_files.ipynb #86e840ec
 def truncate_jsonl(path, keep) -> None:
     "Rewrite `path` atomically keeping only the records for which `keep(record)` is true."
     path = Path(path)

@@ -79,7 +79,10 @@ def get_pipeline(name: str) -> Pipeline:
     if name.startswith('bench:'): return _lookup(BENCHMARKS, 'benchmark', name[len('bench:'):])
     return _lookup(PIPELINES, 'pipeline', name)
 
+# %% ../../nbs/core/06_pipelines.ipynb #e4a6fd4d
 def get_benchmark(name: str) -> Pipeline: return _lookup(BENCHMARKS, 'benchmark', name)
+
+# %% ../../nbs/core/06_pipelines.ipynb #9d45108b
 def get_data_command(name: str) -> Callable: return _lookup(DATA_COMMANDS, 'data command', name)
 
 # %% ../../nbs/core/06_pipelines.ipynb #c009
@@ -112,6 +115,7 @@ def sigterm_as_interrupt():
     try: yield
     finally: signal.signal(signal.SIGTERM, previous)
 
+# %% ../../nbs/core/06_pipelines.ipynb #b8628f38
 def execute(run: Run) -> dict:
     "Run the pipeline recorded in `run`'s folder to completion; return its headline metrics."
     with sigterm_as_interrupt(): return _execute(run)

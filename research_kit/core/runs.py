@@ -64,6 +64,7 @@ def git_info(path=None) -> dict:
         return {'commit': head.stdout.strip(), 'dirty': bool(status.stdout.strip())}
     except (OSError, subprocess.TimeoutExpired): return {'commit': None, 'dirty': None}
 
+# %% ../../nbs/core/02_runs.ipynb #a2afbaf2
 def device_info() -> dict:
     "The accelerator this process would train on."
     import torch
@@ -71,6 +72,7 @@ def device_info() -> dict:
         return {'type': 'cuda', 'count': torch.cuda.device_count(), 'name': torch.cuda.get_device_name(0)}
     return {'type': 'cpu', 'count': 1, 'name': platform.processor() or platform.machine(), 'threads': torch.get_num_threads()}
 
+# %% ../../nbs/core/02_runs.ipynb #7634700d
 def environment_info(seed: int | None = None) -> dict:
     "Everything `env.json` records."
     versions = {}
@@ -89,6 +91,7 @@ def _now() -> str: return dt.datetime.now().isoformat(timespec='seconds')
 class RunBusyError(RuntimeError):
     "Another live process holds the run (it is training it); the message names the run folder and that process."
 
+# %% ../../nbs/core/02_runs.ipynb #8125b83c
 _HELD: dict[str, int] = {}   # resolved run folder -> descriptor holding its .attempt.lock, for runs this process took
 
 class Run:
@@ -248,6 +251,7 @@ def effective_status(info: dict) -> str:
         return 'interrupted'
     return status
 
+# %% ../../nbs/core/02_runs.ipynb #41dd3271
 def list_runs(root=None) -> list[dict]:
     "Summaries of all run folders under `root`, newest first."
     root = Path(root or runs_root())
@@ -262,6 +266,7 @@ def list_runs(root=None) -> list[dict]:
                      'metrics': info.get('metrics') or {}})
     return rows
 
+# %% ../../nbs/core/02_runs.ipynb #e7446cd6
 def format_runs_table(rows: list[dict], max_metrics: int = 4) -> str:
     "A plain-text table of `list_runs` rows."
     if not rows: return '(no runs)'

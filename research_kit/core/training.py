@@ -42,15 +42,18 @@ class TrainerConfig:
     VARIANTS: ClassVar[dict] = {'single_gpu': {}, 'multi_gpu': {'devices': -1},
                                 'cpu': {'cpu': True, 'mixed_precision': 'no'}}
 
+# %% ../../nbs/core/04_training.ipynb #ecdcd9e7
 def bf16_available(cpu: bool = False) -> bool:
     "Whether to train in bf16: not forced onto the CPU, and a CUDA device that supports bf16."
     return not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
+# %% ../../nbs/core/04_training.ipynb #60f1682c
 def resolve_mixed_precision(tcfg: TrainerConfig) -> str:
     "'auto' becomes bf16 on a CUDA device that supports it and 'no' on CPU."
     if tcfg.mixed_precision != 'auto': return tcfg.mixed_precision
     return 'bf16' if bf16_available(tcfg.cpu) else 'no'
 
+# %% ../../nbs/core/04_training.ipynb #aa3e9a66
 def make_accelerator(tcfg: TrainerConfig) -> Accelerator:
     "An `Accelerator` for these settings (device, precision, accumulation, DDP when launched distributed)."
     # On a machine without CUDA, Accelerate only sets up multi-process CPU training (gloo) when told cpu=True.

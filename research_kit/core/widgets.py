@@ -31,6 +31,7 @@ def metric_curves(run_dir) -> dict[str, tuple[list[int], list[float]]]:
             steps.append(rec['step']); values.append(v)
     return curves
 
+# %% ../../nbs/core/05_widgets.ipynb #cc6721f3
 def plot_runs(run_dirs: Sequence, metrics: Sequence[str] | None = None, logy: bool | None = None):
     "A figure overlaying `metrics` (default: those all runs share) of the given runs, one panel per metric."
     runs = {Path(d).name: metric_curves(d) for d in run_dirs}

@@ -57,6 +57,7 @@ def to_wall_frame(px, py, wall):
     c, s = math.cos(th), math.sin(th)
     return c * dx + s * dy, -s * dx + c * dy
 
+# %% ../../nbs/frameworks/00_game.ipynb #b800b756
 def circle_hits_wall(cx, cy, r, wall) -> np.ndarray:
     "Whether circle(s) of radius `r` at `(cx, cy)` overlap the rotated rectangle `wall`."
     u, v = to_wall_frame(cx, cy, wall)
@@ -64,6 +65,7 @@ def circle_hits_wall(cx, cy, r, wall) -> np.ndarray:
     du, dv = u - np.clip(u, 0, w), v - np.clip(v, 0, h)
     return du * du + dv * dv < r * r
 
+# %% ../../nbs/frameworks/00_game.ipynb #7dd9aa06
 def collides(s: Settings, x=None, y=None) -> np.ndarray:
     "Whether the agent (at `x, y`, default its own position) overlaps any wall."
     x = s.agent_x if x is None else x
@@ -84,6 +86,7 @@ def side_walls(rng: np.random.Generator) -> list:
         else: walls += [[x, y, w, lo, 0], [x, hi, w, 1 - hi, 0]]
     return [[float(v) for v in wall] for wall in walls]
 
+# %% ../../nbs/frameworks/00_game.ipynb #529440aa
 def _free_point(s: Settings, r: float, rng, tries: int = 1000) -> tuple[float, float]:
     lo, hi = WALL + r, 1 - WALL - r
     for _ in range(tries):
@@ -108,6 +111,7 @@ def random_bare_settings(rng: np.random.Generator, max_agent_offset: float = 2.0
     s.gold = [_place_gold(s, rng, max_agent_offset)]
     return s
 
+# %% ../../nbs/frameworks/00_game.ipynb #ddc5781f
 def random_settings(rng: np.random.Generator, restrict_angles: bool = True) -> Settings:
     "Side walls plus 1-2 inner walls and 1-2 golds."
     s = Settings(walls=side_walls(rng), direction=float(rng.uniform(0, 2 * math.pi)))
@@ -120,6 +124,7 @@ def random_settings(rng: np.random.Generator, restrict_angles: bool = True) -> S
     s.gold = [_place_gold(s, rng) for _ in range(int(rng.integers(1, 3)))]
     return s
 
+# %% ../../nbs/frameworks/00_game.ipynb #32aa0821
 def settings_batch(batch_size: int, rng: np.random.Generator, bare: bool = True, restrict_angles: bool = True,
                    max_agent_offset: float = 2.0) -> list[Settings]:
     "A list of `batch_size` random games (bare tutorial levels by default)."
@@ -134,6 +139,7 @@ def eat_gold(s: Settings) -> int:
     s.gold, s.reward = keep, s.reward + eaten
     return eaten
 
+# %% ../../nbs/frameworks/00_game.ipynb #c365411b
 def _move(s: Settings, sign: float) -> None:
     lengths = np.linspace(STEP, 0, 65)   # candidate steps, longest first, 1/1024 apart
     xs = s.agent_x + sign * lengths * math.cos(s.direction)
@@ -157,20 +163,26 @@ def angle_to(s: Settings, x: float, y: float) -> float:
     "Angle in [0, 2π) from the agent to the point `(x, y)` (0 = right, π/2 = down)."
     return math.atan2(y - s.agent_y, x - s.agent_x) % (2 * math.pi)
 
+# %% ../../nbs/frameworks/00_game.ipynb #dd405430
 def nearest_gold(s: Settings) -> list:
     if not s.gold: raise ValueError("this game has no gold left")
     return min(s.gold, key=lambda g: math.hypot(g[0] - s.agent_x, g[1] - s.agent_y))
 
+# %% ../../nbs/frameworks/00_game.ipynb #79e0ab09
 def gold_angle(s: Settings) -> float: return angle_to(s, *nearest_gold(s))
+
+# %% ../../nbs/frameworks/00_game.ipynb #352d1f82
 def gold_distance(s: Settings) -> float:
     g = nearest_gold(s)
     return math.hypot(g[0] - s.agent_x, g[1] - s.agent_y)
 
+# %% ../../nbs/frameworks/00_game.ipynb #962d05f6
 def angle_diff(a: float, b: float) -> float:
     "Unsigned smallest difference between two angles, in [0, π]."
     d = (a - b) % (2 * math.pi)
     return min(d, 2 * math.pi - d)
 
+# %% ../../nbs/frameworks/00_game.ipynb #74cce221
 def facing_gold(s: Settings) -> bool:
     "Going straight eats the nearest gold: it is ahead and less than `agent_r` to the side of the heading."
     g = nearest_gold(s)
@@ -179,23 +191,28 @@ def facing_gold(s: Settings) -> bool:
     ahead, side = dx * c + dy * sn, -dx * sn + dy * c
     return ahead > 0 and abs(side) < s.agent_r
 
+# %% ../../nbs/frameworks/00_game.ipynb #1ee4cccc
 def near_gold(s: Settings) -> bool: return gold_distance(s) < NEAR_GOLD
 
+# %% ../../nbs/frameworks/00_game.ipynb #c252a86b
 def facing_line(s: Settings) -> bool:
     "The heading is within π/6 of the blue line's direction."
     if s.line is None: raise ValueError("this game has no blue line")
     return angle_diff(s.direction, s.line[0]) < LINE_TOL
 
+# %% ../../nbs/frameworks/00_game.ipynb #789c8e14
 def turn_clockwise(heading: float, target: float) -> bool:
     "Whether turning clockwise (increasing θ) reaches `target` sooner than anticlockwise."
     return (target - heading) % (2 * math.pi) < (heading - target) % (2 * math.pi)
 
+# %% ../../nbs/frameworks/00_game.ipynb #73930a7c
 def best_move(s: Settings) -> int:
     "The best forward-only move toward the nearest gold: FORWARD, CLOCK or ANTICLOCK."
     target = gold_angle(s)
     if facing_gold(s) or angle_diff(s.direction, target) <= TURN / 2: return FORWARD
     return CLOCK if turn_clockwise(s.direction, target) else ANTICLOCK
 
+# %% ../../nbs/frameworks/00_game.ipynb #41e5e9f0
 def trace_forward(s: Settings, max_steps: int = 512) -> list[int] | None:
     "The actions of the forward-only path to the (nearest) gold, or None if it is not reached in `max_steps`."
     s, start, actions = s.copy(), len(s.gold), []
@@ -204,6 +221,7 @@ def trace_forward(s: Settings, max_steps: int = 512) -> list[int] | None:
         a = best_move(s); actions.append(a); step(s, a)
     return actions
 
+# %% ../../nbs/frameworks/00_game.ipynb #8da410d8
 def moves_to_gold(s: Settings, max_steps: int = 512) -> int:
     "Length of the forward-only path to the gold (`max_steps + 1` when it is not reached)."
     path = trace_forward(s, max_steps)

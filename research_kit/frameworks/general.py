@@ -34,6 +34,7 @@ def rng_from_torch() -> np.random.Generator:
     "A NumPy generator seeded from torch's global RNG."
     return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,)).item()))
 
+# %% ../../nbs/frameworks/04_general.ipynb #b548db19
 DATA_TIME = {'seconds': 0.0}
 
 @contextmanager
@@ -43,6 +44,7 @@ def data_timer():
     try: yield
     finally: DATA_TIME['seconds'] += time.perf_counter() - start
 
+# %% ../../nbs/frameworks/04_general.ipynb #a6f18b88
 @contextmanager
 def switched_on(flag: dict):
     "Set the module switch `flag['on']` for the duration of the block."
@@ -50,9 +52,11 @@ def switched_on(flag: dict):
     try: yield
     finally: flag['on'] = False
 
+# %% ../../nbs/frameworks/04_general.ipynb #13c77dd3
 def games(player: AgentPlayer, n: int, rng, bare: bool = True, **kw) -> list[Settings]:
     with data_timer(): return settings_batch(n, rng, bare=bare, **kw)
 
+# %% ../../nbs/frameworks/04_general.ipynb #89fb723b
 def images(player: AgentPlayer, settings, **kw) -> torch.Tensor:
     "Render `settings` at the player's image size on the player's device."
     with data_timer(): return render(settings, player.cfg.image_size, player.device, **kw)
@@ -76,10 +80,12 @@ class TextBatch:
         return TextBatch(padded([b.input_ids for b in batches], pad_id), padded([b.attention_mask for b in batches], 0),
                          padded([b.labels for b in batches], -100), padded([b.answer_mask for b in batches], False))
 
+# %% ../../nbs/frameworks/04_general.ipynb #8be4795c
 def join(prompt: str, answer: str) -> str:
     "The separator between a prompt and its answer: none before an action token, a space otherwise."
     return '' if answer.startswith('<') or not prompt else ' '
 
+# %% ../../nbs/frameworks/04_general.ipynb #2f2ee9b3
 def encode(tokenizer, prompts: list[str], answers: list[str] | None = None, max_len: int = 128,
            device=None) -> TextBatch:
     "Token rows of prompt [+ answer + <|im_end|>], padded with the pad token; labels -100 on padding."
@@ -111,10 +117,12 @@ def model_forward_with_tokens(model: AgentPlayer, texts, imgs, ret_imgs: bool = 
     return model.batch_forward(texts.input_ids, texts.attention_mask, imgs.to(model.device), generate_image=ret_imgs,
                                use_canvases=use_canvases)
 
+# %% ../../nbs/frameworks/04_general.ipynb #7ac58753
 def as_text_batch(ids: torch.Tensor, pad_id: int) -> TextBatch:
     mask = (ids != pad_id).long()
     return TextBatch(ids, mask, ids.masked_fill(mask == 0, -100), torch.zeros_like(ids, dtype=torch.bool))
 
+# %% ../../nbs/frameworks/04_general.ipynb #ea300577
 def token_ce(logits, labels, mask=None):
     "Mean next-token cross-entropy where `labels[:, 1:]` is not -100 (and `mask[:, 1:]`, if given)."
     target = labels[:, 1:]
@@ -122,6 +130,7 @@ def token_ce(logits, labels, mask=None):
     if (target != -100).sum() == 0: return logits.sum() * 0
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(), ignore_index=-100)
 
+# %% ../../nbs/frameworks/04_general.ipynb #fd6d4ac0
 def text_loss(logits, texts, answer_weight: float = 1.0) -> torch.Tensor:
     "Cross-entropy over all real tokens, plus `answer_weight` x that over the answer tokens alone when there are answers."
     if torch.is_tensor(texts): texts = as_text_batch(texts, -1)
@@ -130,6 +139,7 @@ def text_loss(logits, texts, answer_weight: float = 1.0) -> torch.Tensor:
     if texts.answer_mask[:, 1:].any(): loss = loss + answer_weight * token_ce(logits, texts.labels, texts.answer_mask)
     return loss
 
+# %% ../../nbs/frameworks/04_general.ipynb #62c4d576
 img_criterion = nn.MSELoss()
 
 def text_weight(player: AgentPlayer, divisor: float) -> float:
@@ -177,6 +187,7 @@ class QATask:
         answers = [replies[y][int(rng.integers(len(replies[y])))] for y in labels]
         return prompts, answers, labels
 
+# %% ../../nbs/frameworks/04_general.ipynb #a48d26fa
 CANONICAL = {'on': False}
 
 def canonical_answers():
@@ -206,6 +217,7 @@ def control_text(i: int) -> str:
     if kind == 2: return f"Each box holds {a % 9 + 2} {thing}. {n2} fills {b % 7 + 2} boxes, so {(a % 9 + 2) * (b % 7 + 2)} {thing} in all."
     return f"In the morning {n1} {verb} {place} with {n2}, and they talk about {thing}."
 
+# %% ../../nbs/frameworks/04_general.ipynb #72ade1bb
 def control_texts(n: int, batch_num: int = 0) -> list[str]:
     "Control sentences `batch_num*n .. batch_num*n + n` of the endless generated corpus."
     return [control_text(batch_num * n + k) for k in range(n)]
@@ -220,6 +232,7 @@ class Result:
     correct: dict = field(default_factory=dict)      # QA subtask -> (n correct, n, true answers per class), when scoring
     image_mse: float | None = None                   # task image MSE (image frameworks)
 
+# %% ../../nbs/frameworks/04_general.ipynb #c07ccf6c
 @dataclass
 class Framework:
     name: str
@@ -230,6 +243,7 @@ class Framework:
     public: Callable | None = None
     min_batch: int = 1        # the fewest samples a batch can hold (one per chunk it is split into)
 
+# %% ../../nbs/frameworks/04_general.ipynb #11709651
 FRAMEWORKS: dict[str, Framework] = {}
 SCORING = {'on': False}   # when on, QA frameworks also score their answers (evaluation)
 
@@ -237,6 +251,7 @@ def scoring():
     "Make QA frameworks compute answer accuracy (used by evaluation)."
     return switched_on(SCORING)
 
+# %% ../../nbs/frameworks/04_general.ipynb #a7eec2e0
 def _check_flags(training, model_eval, compute_grad, optimizer, use_lora, model):
     if training and model_eval: raise ValueError("training and model_eval cannot both be True")
     if training and not compute_grad: raise ValueError("training=True needs compute_grad=True")
@@ -266,10 +281,12 @@ def register(name: str, kind: str, weight: float, stage: int, min_batch: int = 1
         return fn
     return deco
 
+# %% ../../nbs/frameworks/04_general.ipynb #bda98cc0
 def get_framework(name: str) -> Framework:
     if name not in FRAMEWORKS: raise KeyError(f"unknown framework {name!r}; choices: {sorted(FRAMEWORKS)}")
     return FRAMEWORKS[name]
 
+# %% ../../nbs/frameworks/04_general.ipynb #1649a120
 def split_sizes(total: int, parts: int) -> list[int]:
     "Split `total` into `parts` near-equal positive chunk sizes (any total ≥ parts, no divisibility needed)."
     if total < parts: raise ValueError(f"batch_size {total} is smaller than the {parts} chunks this framework needs")
@@ -314,6 +331,7 @@ def qa_pattern_a(player: AgentPlayer, batch_size: int, rng, batch_num: int, task
     demo = {'prompt': f'{prompts[0]} -> {answers[0]}', 'input': imgs[0], 'output': out[0], 'target': imgs[0]}
     return Result(loss, parts, demo, correct, img.item())
 
+# %% ../../nbs/frameworks/04_general.ipynb #fb3ff544
 def image_pattern_b(player: AgentPlayer, batch_size: int, rng, batch_num: int, random_order: bool,
                     prompts: list[str], inputs: torch.Tensor, targets: torch.Tensor, divisor: float = 5000,
                     per_sample: bool = False) -> Result:
@@ -333,6 +351,7 @@ def image_pattern_b(player: AgentPlayer, batch_size: int, rng, batch_num: int, r
     demo = {'prompt': task_prompts[0], 'input': inputs[0], 'output': res['task'][2][0], 'target': targets[0]}
     return Result(loss, parts, demo, image_mse=parts['task_img'].item())
 
+# %% ../../nbs/frameworks/04_general.ipynb #b7d486ed
 def text_passes(player: AgentPlayer, batch_size: int, rng, batch_num: int, random_order: bool,
                 imgs: torch.Tensor, task_rows: dict, tasks: dict) -> Result:
     "Text-only passes (no image generated) over the same images: control plus one per task; loss = Σ text."
@@ -360,13 +379,16 @@ def tensorify_list(texts: list[str]) -> TextBatch:
     "Token rows of `texts`, padded with the pad token."
     return encode(_tokenizer(), list(texts))
 
+# %% ../../nbs/frameworks/04_general.ipynb #81d7451d
 def simple_sample(n: int, texts: TextBatch) -> TextBatch:
     "`n` rows drawn with replacement."
     return texts[torch.randint(0, len(texts), (n,))]
 
+# %% ../../nbs/frameworks/04_general.ipynb #f64bb0d5
 def get_settings_batch(batch_size: int, bare: bool = True, restrict_angles: bool = True, max_agent_offset: float = 2.0):
     return settings_batch(batch_size, rng_from_torch(), bare, restrict_angles, max_agent_offset)
 
+# %% ../../nbs/frameworks/04_general.ipynb #c29f2f0e
 def get_images(settings, device=None, ignore_agent=False, ignore_gold=False, ignore_walls=False, dtype=torch.float32):
     "Render at the player's image size (`ignore_walls` spelled correctly: the seed's crash does not happen)."
     return render(settings, DEFAULTS['image_size'], device, ignore_agent=ignore_agent, ignore_gold=ignore_gold,

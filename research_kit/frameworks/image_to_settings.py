@@ -23,6 +23,7 @@ def color_mask(img: torch.Tensor, colour, hard: bool = False) -> torch.Tensor:
     if hard: return (m < 0.05).to(img.dtype)
     return 2 * torch.sigmoid((1.05 - m).clamp(min=0) ** 50) - 1
 
+# %% ../../nbs/frameworks/02_image_to_settings.ipynb #475ae611
 def mask_centers(mask: torch.Tensor, eps: float = 1e-6):
     "Centre `[B, 2]` (x, y), radius `[B]` of a disc with the mask's area, and found `[B]` (max mask > 0.9)."
     B, S, _ = mask.shape

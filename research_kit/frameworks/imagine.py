@@ -46,6 +46,7 @@ def image_task(name: str, prompts: list[str], target, weight: float = 2, stage: 
     fn.prompts = prompts
     return register(name, 'image', weight, stage)(fn)
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #232905a2
 def _size(p): return p.cfg.image_size
 
 arrow_to_gold = image_task('arrow_to_gold', [
@@ -117,6 +118,7 @@ def script_actions(script: str) -> list[int]:
         raise ValueError(f"not a script of action tokens {sorted(ACTION_TOKENS)}: {script!r}")
     return [ACTION_TOKENS[t] for t in tokens]
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #2fd1f4b8
 @register('imagine_after_move', 'image', weight=2, stage=3)
 def imagine_after_move(player, batch_size, rng, batch_num=0, random_order=True):
     "The game after executing the prompt's action script."

@@ -31,6 +31,7 @@ def recall_prompt(k: int, rng) -> str:
     else: options = [f"Woah! What was that {k} images ago, again??", f"Think about the view {k} steps ago, for a moment."]
     return options[int(rng.integers(len(options)))]
 
+# %% ../../nbs/frameworks/12_memory.ipynb #712fe84e
 @register('mem_canvas_use', 'image', weight=4, stage=3)
 def mem_canvas_use(player, batch_size, rng, batch_num=0, random_order=True):
     "Redraw the current input or one of the last canvases, as the prompt asks."
@@ -64,6 +65,7 @@ def first_is_better(a: Settings, b: Settings) -> bool:
     "Fewer (or equal) forward-only moves to the gold in `a` than in `b`."
     return moves_to_gold(a) <= moves_to_gold(b)
 
+# %% ../../nbs/frameworks/12_memory.ipynb #7fc90d9c
 @register('comparison_v1', 'qa', weight=2, stage=3)
 def comparison_v1(player, batch_size, rng, batch_num=0, random_order=True):
     "See two games one after the other; say which is closer to being solved."
@@ -107,6 +109,7 @@ def closer_loss(out: torch.Tensor, settings: list[Settings]) -> tuple[torch.Tens
     found = (a_found & g_found).float()
     return (per * found).sum(), found
 
+# %% ../../nbs/frameworks/12_memory.ipynb #c09b53b7
 def gameiness_target(out: torch.Tensor, settings: list[Settings], size: int) -> torch.Tensor:
     "A clean render of the game read off `out` (no gradient): agent pose and gold where they were found."
     with torch.no_grad():
@@ -120,6 +123,7 @@ def gameiness_target(out: torch.Tensor, settings: list[Settings], size: int) -> 
             clean.append(s)
         return render(clean, size, out.device)
 
+# %% ../../nbs/frameworks/12_memory.ipynb #f772b8fc
 @register('complex_loss_v1', 'image', weight=2, stage=3)
 def complex_loss_v1(player, batch_size, rng, batch_num=0, random_order=True):
     "Imagine the agent closer to the gold, judged by reading the game back off the generated image."

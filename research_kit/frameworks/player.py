@@ -43,6 +43,7 @@ def sincos_2d(grid: int, dim: int) -> torch.Tensor:
     rows, cols = axis[:, None, :].expand(grid, grid, -1), axis[None, :, :].expand(grid, grid, -1)
     return torch.cat([rows, cols], -1).reshape(grid * grid, dim)
 
+# %% ../../nbs/frameworks/03_player.ipynb #96f74ad3
 POS_SCALE = 0.1   # fixed 2D positions, scaled so they do not drown the small shapes' patch embeddings
 
 class ImageEncoder(nn.Module):
@@ -62,6 +63,7 @@ class ImageEncoder(nn.Module):
     def forward(self, img):
         return self.norm_out(self.body(self.drop(self.norm_in(self.embed(img)))))
 
+# %% ../../nbs/frameworks/03_player.ipynb #262571a4
 class ImageDecoder(nn.Module):
     "Queries (current image tokens) cross-attend to the LM states, then a transposed conv draws `[B,3,S,S]`."
     def __init__(self, image_size: int, patch: int, dim: int, layers: int, heads: int, dropout: float = 0.01):
@@ -101,6 +103,7 @@ class PlayerConfig:
         for heads in ('enc_heads', 'dec_heads'):
             if self.enc_dim % getattr(self, heads): yield heads, f'enc_dim={self.enc_dim} does not split over {getattr(self, heads)} heads'
 
+# %% ../../nbs/frameworks/03_player.ipynb #a6d04e8f
 DEFAULTS: dict = {'tokenizer': None, 'image_size': 224}   # the last player built: used by seed-style helpers
 
 TINY_PLAYER = dict(lm='tiny', image_size=112, patch_size=14, enc_dim=64, enc_layers=2, enc_heads=4, dec_layers=2, dec_heads=4)

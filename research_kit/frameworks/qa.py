@@ -36,10 +36,12 @@ def facing_half(rng, n: int) -> list[Settings]:
         out.append(s)
     return out
 
+# %% ../../nbs/frameworks/10_qa.ipynb #55cbf8d7
 def near_half(rng, n: int) -> list[Settings]:
     "Bare games; half of them with the gold placed close to the agent."
     return [random_bare_settings(rng, max_agent_offset=0.11 if rng.random() < 0.5 else 2.0) for _ in range(n)]
 
+# %% ../../nbs/frameworks/10_qa.ipynb #56818a35
 def with_blue_line(rng, s: Settings, near: bool | None = None) -> Settings:
     "`s` with a blue line of length 0.1-0.4: within π/6 of the heading (`near`), or outside that cone."
     near = rng.random() < 0.5 if near is None else near
@@ -85,17 +87,20 @@ def position_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Gold left/right, gold above/below, agent left/right, agent above/below, plus control."
     return qa_pattern_a(player, batch_size, rng, batch_num, [GOLD_LR, GOLD_UD, AGENT_LR, AGENT_UD])
 
+# %% ../../nbs/frameworks/10_qa.ipynb #b89b1c4d
 @register('blue_line_qa', 'qa', weight=4, stage=2, min_batch=2)
 def blue_line_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Is the agent facing the blue line (within π/6)? Half of the lines are."
     return qa_pattern_a(player, batch_size, rng, batch_num, [BLUE_LINE],
                         make_games=lambda n: [with_blue_line(rng, s) for s in games(player, n, rng)])
 
+# %% ../../nbs/frameworks/10_qa.ipynb #35e0b074
 @register('gold_direction_qa', 'qa', weight=4, stage=2, min_batch=2)
 def gold_direction_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Does going straight eat the gold? (balanced)"
     return qa_pattern_a(player, batch_size, rng, batch_num, [GOLD_DIRECTION], make_games=lambda n: facing_half(rng, n))
 
+# %% ../../nbs/frameworks/10_qa.ipynb #0b11b4d4
 @register('relposition_qa', 'qa', weight=4, stage=2, min_batch=4)
 def relposition_qa(player, batch_size, rng, batch_num=0, random_order=True):
     "Will going forward eat the gold, which way to turn, what is the best move; plus control."
@@ -110,6 +115,7 @@ def near_gold_qa(player, batch_size, rng, batch_num=0, random_order=True):
     return text_passes(player, batch_size, rng, batch_num, random_order, images(player, g),
                        {'near_gold': NEAR_GOLD.rows(g, rng)}, {'near_gold': NEAR_GOLD})
 
+# %% ../../nbs/frameworks/10_qa.ipynb #4ba1992e
 TURN_REPLIES = [["<clock>"], ["<anticlock>"]]
 def _turn_task(name, prompts, target, away):
     def label(s):

@@ -58,6 +58,7 @@ def pixel_grid(B: int, size: int, device, center=None, factor=None):
     xs, ys = c[:, :1] + (p - 0.5) / f, c[:, 1:] + (p - 0.5) / f
     return xs.view(B, 1, size), ys.view(B, size, 1)
 
+# %% ../../nbs/frameworks/01_render.ipynb #16f59d7c
 def _pixel_steps(X, Y):
     "First pixel centre `(x0, y0)` `[B]` and board units per pixel `[B]` of a pixel grid."
     B, S = X.shape[0], X.shape[-1]
@@ -257,6 +258,7 @@ def jitter(s: Settings, rng: np.random.Generator) -> Settings:
         for _ in range(int(rng.integers(1, 31))): step(s, a)
     return s
 
+# %% ../../nbs/frameworks/01_render.ipynb #34d646ab
 def control_images(batch_size: int, rng: np.random.Generator, size: int = 224, device='cpu') -> torch.Tensor:
     "Full games, jittered games and zooms, shuffled: `[batch_size, 3, size, size]`."
     games = [random_settings(rng) for _ in range(batch_size)]

@@ -57,6 +57,7 @@ class FrameworksConfig:
             widest = [n for n in used if FRAMEWORKS[n].min_batch == need]
             yield 'batch_size', f'{self.batch_size} is smaller than the {need} chunks {widest[0]} splits a batch into'
 
+# %% ../../nbs/frameworks/20_training.ipynb #b58ce911
 SMOKE = {**{f'player.{k}': v for k, v in {**TINY_PLAYER, **FROM_SCRATCH}.items()},
          'batch_size': 8, 'lr': 1e-3, 'max_steps': 240, 'eval_batches': 2, 'cpu_threads': 1,
          'trainer.eval_every': 120, 'trainer.ckpt_every': 120, 'trainer.log_every': 20}
@@ -122,6 +123,7 @@ def evaluate(player: AgentPlayer, names, batch_size: int, n_batches: int = 2, se
     player.train(was_training)
     return rows, demos
 
+# %% ../../nbs/frameworks/20_training.ipynb #060d9a43
 def eval_metrics(rows) -> dict:
     "Flat metrics: eval_qa_acc (mean QA accuracy), eval_img_mse (mean image MSE) and per-framework values."
     m = {}
@@ -135,6 +137,7 @@ def eval_metrics(rows) -> dict:
     if mses: m['eval_img_mse'] = float(np.mean(mses))
     return m
 
+# %% ../../nbs/frameworks/20_training.ipynb #d9049f0c
 def format_table(rows) -> str:
     "The evaluation as a markdown table."
     f = lambda v: '' if v is None else f'{v:.3f}'
@@ -158,6 +161,7 @@ def demo_figure(demos: dict):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/frameworks/20_training.ipynb #c8ebd828
 def save_demos(demos: dict, folder, step: int) -> None:
     "One PNG per framework (`demo_<name>.png`) plus the grid `demos.png`, in `folder`."
     for name, d in demos.items():

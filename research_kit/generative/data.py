@@ -42,22 +42,26 @@ class Rect:
         centre = np.array([self.cx, self.cy])
         return np.stack([centre + u + v, centre - u + v, centre - u - v, centre + u - v])
 
+# %% ../../nbs/generative/00_data.ipynb #7e82f39f
 @dataclass
 class Circle:
     cx: float
     cy: float
     r: float
 
+# %% ../../nbs/generative/00_data.ipynb #9430077d
 def world_to_pixel(x, y, size: int = SIZE):
     "Continuous pixel coordinates (column, row) of world point (x, y)."
     scale = size / WORLD
     return (np.asarray(x) + WORLD / 2) * scale - 0.5, (WORLD / 2 - np.asarray(y)) * scale - 0.5
 
+# %% ../../nbs/generative/00_data.ipynb #adc2996f
 def pixel_to_world(col, row, size: int = SIZE):
     "World point (x, y) of continuous pixel coordinates (column, row)."
     scale = size / WORLD
     return (np.asarray(col) + 0.5) / scale - WORLD / 2, WORLD / 2 - (np.asarray(row) + 0.5) / scale
 
+# %% ../../nbs/generative/00_data.ipynb #670e03f5
 def _bbox(xmin, xmax, ymin, ymax, size):
     c0, r1 = world_to_pixel(xmin, ymin, size); c1, r0 = world_to_pixel(xmax, ymax, size)
     clip = lambda v: int(min(max(v, 0), size))
@@ -83,6 +87,7 @@ def draw(mask: np.ndarray, shape) -> np.ndarray:
     mask[r0:r1, c0:c1] |= inside
     return mask
 
+# %% ../../nbs/generative/00_data.ipynb #4f0e19d3
 def raster(shapes, size: int = SIZE) -> np.ndarray:
     "A boolean `size` x `size` mask of the union of `shapes`."
     mask = np.zeros((size, size), bool)
@@ -105,6 +110,7 @@ def free_space(obstacles: np.ndarray, cells: int = PLAN_CELLS, robot_radius: flo
     occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
     return ~occ
 
+# %% ../../nbs/generative/00_data.ipynb #6da717ee
 def mask_centre(mask: np.ndarray) -> tuple[float, float]:
     "Centroid (row, column) of a boolean mask, in its own pixels."
     flat = np.flatnonzero(mask)
@@ -112,6 +118,7 @@ def mask_centre(mask: np.ndarray) -> tuple[float, float]:
     rows, cols = np.divmod(flat, mask.shape[1])
     return rows.mean(), cols.mean()
 
+# %% ../../nbs/generative/00_data.ipynb #9d2c46d1
 def path_exists(obstacles: np.ndarray, robot: np.ndarray, goal: np.ndarray, cells: int = PLAN_CELLS,
                 robot_radius: float = ROBOT_RADIUS) -> bool:
     "Whether the robot can reach the goal among `obstacles` (a mask); each of them is a mask or its (row, col) centre."
@@ -139,6 +146,7 @@ def placement_ok(footprint: np.ndarray, blocked: np.ndarray, robot: np.ndarray, 
     if area == 0 or (footprint & blocked).sum() > tolerance * area: return False
     return path_exists(obstacles | footprint, robot, goal, robot_radius=robot_radius)
 
+# %% ../../nbs/generative/00_data.ipynb #a009c421
 def _random_rect(rng, length, width) -> Rect:
     return Rect(rng.uniform(-2.6, 2.6), rng.uniform(-2.6, 2.6), rng.uniform(*length), rng.uniform(*width),
                 rng.uniform(0, math.pi))
@@ -216,12 +224,14 @@ def make_scene(seed: int) -> dict[str, np.ndarray]:
 class SceneFileError(ValueError):
     "A scene `.npz` file is unreadable, lacks a key, or has a wrong shape or non-finite values; the message names it."
 
+# %% ../../nbs/generative/00_data.ipynb #f1215de4
 def write_scene(path, scene: dict) -> Path:
     "Write `scene` (the six `KEYS`) to the `.npz` file `path` atomically (compressed, float32)."
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f: np.savez_compressed(f, **{k: np.asarray(scene[k], np.float32) for k in KEYS})
     return Path(path)
 
+# %% ../../nbs/generative/00_data.ipynb #399c85d8
 def load_scene(path, size: int = SIZE) -> dict[str, np.ndarray]:
     "The six `KEYS` arrays of the `.npz` file `path` (legacy key names accepted), each float32 `size` x `size`."
     path = Path(path)
@@ -257,6 +267,7 @@ def coord_grid(size: int = SIZE) -> np.ndarray:
     ys, xs = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing='ij')
     return np.stack([xs, ys]).astype(np.float32)
 
+# %% ../../nbs/generative/00_data.ipynb #9bb57ce8
 def scene_tensors(scenes: list[dict], image_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     "Context `[N, 7, S, S]` and target `[N, 1, S, S]`, both in [-1, 1], from a list of scene dicts."
     native = torch.from_numpy(np.stack([np.stack([s[k] for k in KEYS]) for s in scenes]))
@@ -290,6 +301,7 @@ def generate_dataset(out, n: int, seed: int = 0, progress: bool = True, workers:
     bar.close()
     return out
 
+# %% ../../nbs/generative/00_data.ipynb #2fec8a82
 def cached_dataset(n: int, seed: int = 0, root=None, progress: bool = True) -> Path:
     "A generated data set of `n` scenes under the cache folder (`$RK_CACHE_DIR`, else ~/.cache/research_kit), made once."
     import os
@@ -304,6 +316,7 @@ def cached_dataset(n: int, seed: int = 0, root=None, progress: bool = True) -> P
         shutil.rmtree(tmp, ignore_errors=True)
     return final
 
+# %% ../../nbs/generative/00_data.ipynb #2aac3bc2
 def find_scene_files(data_dir) -> list[Path]:
     "Every `.npz` file under `data_dir` (a folder, a file, or a list of them), de-duplicated and sorted."
     roots = data_dir if isinstance(data_dir, (list, tuple)) else [data_dir]
@@ -314,6 +327,7 @@ def find_scene_files(data_dir) -> list[Path]:
     if not files: raise FileNotFoundError(f"no .npz files under {', '.join(map(str, roots))}")
     return sorted(files)
 
+# %% ../../nbs/generative/00_data.ipynb #c1af2184
 @dataclass
 class SceneSet:
     "Context `[N, 7, S, S]` and target `[N, 1, S, S]` (float16, [-1, 1]) with the files they came from."
@@ -326,6 +340,7 @@ class SceneSet:
         idx = torch.as_tensor(idx)
         return self.context[idx].to(device).float(), self.target[idx].to(device).float()
 
+# %% ../../nbs/generative/00_data.ipynb #68e82f76
 def load_dataset(data_dir, image_size: int = 64, train_split: float = 0.9, skip_bad: bool = False,
                  chunk: int = 256, progress: bool = False) -> tuple[SceneSet, SceneSet, dict]:
     "Train and validation `SceneSet`s from the `.npz` files under `data_dir`, and a report `{files, skipped, bad}`."

@@ -33,6 +33,7 @@ class DiTConfig:
         if self.embed_kernel and (self.embed_kernel < self.patch or (self.embed_kernel - self.patch) % 2):
             yield 'embed_kernel', f'{self.embed_kernel} must be 0 or patch={self.patch} plus an even number >= 0'
 
+# %% ../../nbs/generative/01_dit.ipynb #6c4b1800
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     "Sinusoidal embedding `[B, dim]` of continuous times `t` `[B]` (sines then cosines)."
     half = dim // 2
@@ -60,6 +61,7 @@ class DiTBlock(nn.Module):
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 
+# %% ../../nbs/generative/01_dit.ipynb #104c8500
 class DiT(nn.Module):
     "`DiT(cfg, img_size)(x [B, in_ch, S, S], t [B]) -> [B, out_ch, S, S]`."
     def __init__(self, cfg: DiTConfig = DiTConfig(), img_size: int = 64):

@@ -30,6 +30,7 @@ class Pose:
     length: float   # metres along the principal axis
     width: float
 
+# %% ../../nbs/generative/04_inference.ipynb #5938c012
 def clean_mask(mask: np.ndarray, speck: int = 2) -> np.ndarray:
     "Boolean `mask` without its 8-connected components of fewer than `speck` pixels."
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
@@ -38,11 +39,13 @@ def clean_mask(mask: np.ndarray, speck: int = 2) -> np.ndarray:
     keep = sizes >= speck; keep[0] = False
     return keep[labels]
 
+# %% ../../nbs/generative/04_inference.ipynb #0e9c4745
 def single_blob(mask: np.ndarray, min_area: int = 3) -> bool:
     "Whether boolean `mask` (already cleaned of specks) is one 8-connected blob of at least `min_area` pixels."
     if mask.sum() < min_area: return False
     return ndimage.label(mask, structure=np.ones((3, 3)))[1] == 1
 
+# %% ../../nbs/generative/04_inference.ipynb #e836798e
 def mask_pose(mask: np.ndarray) -> Pose:
     "Centre, principal angle and extents (world units) of the boolean square `mask`."
     size = mask.shape[0]
@@ -59,6 +62,7 @@ def mask_pose(mask: np.ndarray) -> Pose:
     px = WORLD_PER_PX = 6.0 / size
     return Pose(float(centre[0]), float(centre[1]), angle, float(np.ptp(u) + px), float(np.ptp(v) + px))
 
+# %% ../../nbs/generative/04_inference.ipynb #509b6e25
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     "Intersection over union of two boolean masks (1 when both are empty)."
     union = (a | b).sum()
@@ -74,6 +78,7 @@ def scene_masks(scene: dict) -> dict:
             'blocked': obstacles | b['robot_image'] | b['goal_image'], 'target_goal': b['target_goal'],
             'object': mask_pose(b['target_object'])}
 
+# %% ../../nbs/generative/04_inference.ipynb #c95ec3f6
 def placement_success(masks: dict, pose: Pose, tolerance: float = 0.05) -> bool:
     "Whether the target object placed at `pose` is collision-free and opens a path robot -> goal."
     obj = masks['object']
@@ -99,6 +104,7 @@ def sample_masks(net, sampler, ctx: torch.Tensor, num_steps: int, generator: tor
     net.train(was_training)
     return torch.cat(outs), nfe
 
+# %% ../../nbs/generative/04_inference.ipynb #0fc5831d
 def score_samples(samples: torch.Tensor, targets: torch.Tensor, scenes: list[dict], threshold: float = 0.0) -> dict:
     "Score samples `[N, k, 1, S, S]` against resized targets `[N, 1, S, S]` and the scenes' 224-pixel masks."
     n, k = samples.shape[:2]
@@ -117,6 +123,7 @@ def score_samples(samples: torch.Tensor, targets: torch.Tensor, scenes: list[dic
             'best_of_k_success': float(ok.any(1).mean()), 'scenes': n, 'samples_per_scene': k,
             'per_scene': {'iou': ious.mean(1).tolist(), 'success': ok.mean(1).tolist()}}
 
+# %% ../../nbs/generative/04_inference.ipynb #d8b04f96
 def evaluate_sampler(net, sampler, ctx, targets, scenes, k: int = 4, num_steps: int = 20, seed: int = 0) -> dict:
     "Draw `k` samples for each scene and score them; adds `nfe` and `samples_per_s`."
     g = torch.Generator().manual_seed(seed)
@@ -127,6 +134,7 @@ def evaluate_sampler(net, sampler, ctx, targets, scenes, k: int = 4, num_steps: 
     scores = score_samples(samples.reshape(len(ctx), k, *samples.shape[1:]), targets, scenes)
     return {**scores, 'nfe': nfe, 'samples_per_s': len(rep) / elapsed}
 
+# %% ../../nbs/generative/04_inference.ipynb #42bef664
 def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
     "Percentile bootstrap interval of the mean of `values` (one number per scene, or per-scene differences)."
     v = np.asarray(values, float)
@@ -136,6 +144,7 @@ def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: in
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
+# %% ../../nbs/generative/04_inference.ipynb #8a136d1d
 def copy_baseline_iou(scenes: list[dict], image_size: int) -> float:
     "IoU of leaving the object where it is (its current mask as the prediction): a reference, not a model."
     ctx, tgt = scene_tensors(scenes, image_size)

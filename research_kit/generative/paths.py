@@ -32,6 +32,7 @@ class PathConfig:
     def invalid(self):
         if self.beta_start >= self.beta_end: yield 'beta_start', f'{self.beta_start} is not below beta_end={self.beta_end}'
 
+# %% ../../nbs/generative/02_paths.ipynb #e7d76f22
 @dataclass
 class PathSample:
     "A training example: the noisy input `x_t`, the network time `t` `[B]` and what the network should output."
@@ -49,6 +50,7 @@ def fm_scheduler(name: str, n: float = 2.0):
     if name not in table: raise ValueError(f"model.path.scheduler: {name!r} is not one of {sorted(table)}")
     return table[name]()
 
+# %% ../../nbs/generative/02_paths.ipynb #74d018a8
 class FlowMatchingPath:
     "Affine probability path of `flow_matching`; the network predicts the velocity, or x1 (`fm_prediction='x1'`)."
     kind = 'flow_matching'
@@ -116,6 +118,7 @@ class DiffusionPath:
         if self.cfg.prediction_type == 'v_prediction': return abar.sqrt() * x_t - (1 - abar).sqrt() * pred
         return pred
 
+# %% ../../nbs/generative/02_paths.ipynb #84366448
 def make_path(objective: str, cfg: PathConfig):
     "The path of `objective` ('flow_matching' or 'diffusion')."
     if objective == 'flow_matching': return FlowMatchingPath(cfg)

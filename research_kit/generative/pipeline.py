@@ -60,6 +60,7 @@ class GenerativeBenchConfig:
     ddpm_steps: list[PosInt] = field(default_factory=lambda: [50, 1000])
     throughput_steps: PosInt = 30        # bf16 vs fp32 training steps (GPU only)
 
+# %% ../../nbs/generative/06_pipeline.ipynb #052cb6cc
 BENCH_SMOKE = {'train_preset': 'smoke', 'scenes': 128, 'samples': 4, 'fm_nfe': [4, 10, 20], 'dopri5_tols': [1e-3],
                'ddpm_steps': [50]}
 
@@ -75,6 +76,7 @@ def load_trained(run_dir, checkpoint: str = 'last.pt', device='cpu'):
     net.load_state_dict(load_checkpoint(run.checkpoints / checkpoint)['model'])
     return cfg, net.to(device).eval()
 
+# %% ../../nbs/generative/06_pipeline.ipynb #87f4d2bb
 def sampler_grid(bench: GenerativeBenchConfig, fm_cfg: GenerativeConfig, diff_cfg: GenerativeConfig) -> list[dict]:
     "The rows the benchmark measures: `{family, label, objective, sampler, steps}`."
     rows, stages = [], {'euler': 1, 'midpoint': 2, 'rk4': 4}
@@ -129,6 +131,7 @@ def browse_figure(net, cfg: GenerativeConfig, ctx, tgt, scene: dict, sampler, st
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/generative/06_pipeline.ipynb #4a8a6d74
 def scene_browser(run_dir, scenes: int = 16, k: int = 4):
     "An ipywidgets browser over the first `scenes` validation scenes of a finished run."
     import ipywidgets as W

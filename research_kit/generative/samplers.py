@@ -28,11 +28,13 @@ class SamplerConfig:
     eta: Prob = 0.0                                                        # DDIM noise (0: deterministic)
     time_grid: Literal['uniform', 'cosine'] = 'uniform'                    # fixed-step ODE solvers: where steps fall
 
+# %% ../../nbs/generative/03_samplers.ipynb #656fc66d
 @dataclass
 class Sampled:
     x: torch.Tensor
     nfe: int
 
+# %% ../../nbs/generative/03_samplers.ipynb #67a36078
 class CountCalls:
     "Wraps `fn` and counts its calls."
     def __init__(self, fn: Callable):
@@ -51,6 +53,7 @@ def fm_time_grid(kind: str, num_steps: int, device=None, dtype=None) -> torch.Te
         return (torch.sin(a) / (torch.sin(a) + torch.cos(a))).clamp(0, 1)
     raise ValueError(f"model.sampler.time_grid: {kind!r} is not 'uniform' or 'cosine'")
 
+# %% ../../nbs/generative/03_samplers.ipynb #d759db1d
 class ClassicalRK4:
     "The classical Runge-Kutta 4 step (stages at t, t + h/2, t + h/2, t + h) in the interface torchdyn's `odeint` uses."
     order, stepping_class = 4, 'fixed'
@@ -62,6 +65,7 @@ class ClassicalRK4:
         k4 = f(t + dt, x + dt * k3)
         return None, x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
 
+# %% ../../nbs/generative/03_samplers.ipynb #c6045aab
 ODE_METHODS, ODE_BACKENDS = ('euler', 'midpoint', 'rk4', 'dopri5'), ('flow_matching', 'torchdyn')
 
 def torchdyn_solver(method: str):
@@ -70,6 +74,7 @@ def torchdyn_solver(method: str):
     # exact on dx/dt = f(x) but first order once the field depends on t. Its euler, midpoint and dopri5 are right.
     return ClassicalRK4() if method == 'rk4' else method
 
+# %% ../../nbs/generative/03_samplers.ipynb #3ad31d01
 class ODESampler:
     "Integrates the learned velocity field from noise (t=0) to data (t=1); `path_cfg` says what the network predicts."
     def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
@@ -125,6 +130,7 @@ class DiffusionSampler:
                 x = sched.step(out, step, x, generator=generator, **kw).prev_sample
         return Sampled(x, counted.calls)
 
+# %% ../../nbs/generative/03_samplers.ipynb #fb7abad2
 def make_sampler(objective: str, cfg: SamplerConfig, path_cfg=None):
     "The sampler of `objective`: `ODESampler` for flow matching, `DiffusionSampler` for diffusion."
     if objective == 'flow_matching': return ODESampler(cfg, path_cfg)

@@ -41,6 +41,7 @@ class DataConfig:
     train_split: Fraction = 0.9
     skip_bad: bool = False          # skip unreadable/malformed files (and report them) instead of stopping
 
+# %% ../../nbs/generative/05_train.ipynb #30c1037a
 @dataclass
 class ModelConfig:
     network: DiTConfig = field(default_factory=DiTConfig)
@@ -48,6 +49,7 @@ class ModelConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     aux_loss_weight: NonNegFloat = 0.005
 
+# %% ../../nbs/generative/05_train.ipynb #94d9dc7c
 @dataclass
 class GenerativeConfig:
     seed: NonNegInt = 42
@@ -72,6 +74,7 @@ class GenerativeConfig:
         if self.trainer.devices > 1 and self.batch_size % self.trainer.devices:
             yield 'batch_size', f'{self.batch_size} does not split over trainer.devices={self.trainer.devices} processes'
 
+# %% ../../nbs/generative/05_train.ipynb #1e8192fa
 def num_steps(cfg: GenerativeConfig) -> int:
     "Sampling steps: `sampling_steps`, else 20 (flow matching) or 50 (diffusion)."
     return cfg.sampling_steps or (20 if cfg.objective == 'flow_matching' else 50)
@@ -90,6 +93,7 @@ def focal_dice_loss(p: torch.Tensor, y: torch.Tensor, alpha: float = 0.5, gamma:
     dice = (2 * (p * y * fw).sum(1) + 1) / ((p * fw).sum(1) + (y * fw).sum(1) + 1 + 1e-8)
     return 1 - dice.mean()
 
+# %% ../../nbs/generative/05_train.ipynb #c637cd35
 def generative_loss(net, path, ctx: torch.Tensor, x1: torch.Tensor, aux_weight: float = 0.005,
                     sample=None) -> tuple[torch.Tensor, dict]:
     "MSE of the network's prediction against the path's target, plus `aux_weight` x focal dice on the predicted x1."
@@ -132,11 +136,13 @@ def build_model(cfg: GenerativeConfig):
     net = DiT(cfg.model.network, cfg.image_size)
     return net, make_path(cfg.objective, cfg.model.path), make_sampler(cfg.objective, cfg.model.sampler, cfg.model.path)
 
+# %% ../../nbs/generative/05_train.ipynb #0f2b5889
 def data_dirs(cfg: GenerativeConfig, progress: bool = True):
     "The data folder(s) of `cfg`: `data.data_dir` (comma-separated), else the cached generated set."
     if cfg.data.data_dir: return [d.strip() for d in str(cfg.data.data_dir).split(',') if d.strip()]
     return [cached_dataset(cfg.data.n_scenes, cfg.data.gen_seed, progress=progress)]
 
+# %% ../../nbs/generative/05_train.ipynb #4c43ad20
 @torch.no_grad()
 def validation_loss(net, path, val, device, aux_weight: float, batch: int = 256, seed: int = 0) -> float:
     "Mean loss over the validation set with fixed noise (drawn on the CPU, so the same on any device)."
@@ -153,12 +159,14 @@ def validation_loss(net, path, val, device, aux_weight: float, batch: int = 256,
     net.train(was)
     return total / len(val)
 
+# %% ../../nbs/generative/05_train.ipynb #3db0ee61
 def eval_scenes(val, n: int) -> tuple[torch.Tensor, torch.Tensor, list]:
     "Context, target and 224-pixel scenes of the first `n` validation scenes."
     n = min(n, len(val))
     ctx, tgt = val.batch(range(n))
     return ctx, tgt, [load_scene(f) for f in val.files[:n]]
 
+# %% ../../nbs/generative/05_train.ipynb #f97dfcfd
 def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     "Train; return val_loss, best_val_loss, the samples' IoU and success, and the untrained network's."
     seed_everything(cfg.seed)

@@ -63,6 +63,7 @@ class GRPOSettings:
         if self.batch_size % self.num_generations:
             yield 'batch_size', f'{self.batch_size} is not a multiple of num_generations={self.num_generations}'
 
+# %% ../../nbs/llm/05_grpo.ipynb #295f8145
 def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, output_dir, run=None) -> dict:
     "GRPO with the verifiers as rewards; returns the trainer and the mean reward of the first and last logged steps."
     from trl import GRPOConfig, GRPOTrainer

@@ -59,6 +59,7 @@ class TinyLMSizes:
         if self.num_attention_heads % self.num_key_value_heads:
             yield 'num_key_value_heads', f'{self.num_key_value_heads} does not divide num_attention_heads={self.num_attention_heads}'
 
+# %% ../../nbs/llm/01_lm.ipynb #7e7e48de
 def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     "Save a randomly initialised tiny Qwen2 and its tokenizer to `path`."
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -75,9 +76,11 @@ def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     tok.save_pretrained(path)
     return path
 
+# %% ../../nbs/llm/01_lm.ipynb #810f4fce
 def cache_dir() -> Path:
     return Path(os.environ.get('RK_CACHE') or Path.home() / '.cache' / 'research_kit')
 
+# %% ../../nbs/llm/01_lm.ipynb #50651746
 def tiny_lm_path(sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     "The folder of the tiny LM with these sizes, built once and cached."
     key = hashlib.sha1(json.dumps(asdict(sizes), sort_keys=True).encode()).hexdigest()[:10]
@@ -100,12 +103,14 @@ class LoraSettings:
     target_modules: list[str] = field(default_factory=lambda: ['q_proj', 'k_proj', 'v_proj', 'o_proj',
                                                                'gate_proj', 'up_proj', 'down_proj'])
 
+# %% ../../nbs/llm/01_lm.ipynb #51b236e4
 def lora_config(settings: LoraSettings, task_type: str | None = 'CAUSAL_LM'):
     "The `peft.LoraConfig` for `settings`."
     from peft import LoraConfig
     return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                       target_modules=list(settings.target_modules), task_type=task_type)
 
+# %% ../../nbs/llm/01_lm.ipynb #0e8ec9b4
 def add_lora(model, settings: LoraSettings):
     "Wrap `model` with trainable LoRA adapters; the base weights are frozen."
     from peft import get_peft_model
@@ -119,6 +124,7 @@ def default_dtype(device=None) -> torch.dtype:
     device = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.bfloat16 if bf16_available(cpu=device.type != 'cuda') else torch.float32
 
+# %% ../../nbs/llm/01_lm.ipynb #73d24e52
 def load_lm(name_or_path: str = DEFAULT_LM, *, device=None, dtype: torch.dtype | None = None, lora: LoraSettings | None = None,
             cache_dir: str | None = None, local_files_only: bool | None = None, tiny_sizes: TinyLMSizes = TinyLMSizes()):
     "Load `(model, tokenizer)`: a hub name (from the local cache), a local folder, or 'tiny'."

@@ -96,6 +96,7 @@ class ActionTrie:
             if node is None: return []
         return list(node)
 
+# %% ../../nbs/llm/04_ppo.ipynb #c5c72da9
 def action_token_ids(tokenizer, actions: Sequence[str]) -> list[list[int]]:
     "Token ids of each action as the assistant would write it, ending with the end-of-turn token."
     return [tokenizer(a, add_special_tokens=False)['input_ids'] + [tokenizer.eos_token_id] for a in actions]
@@ -130,6 +131,7 @@ class Turn:
     reward: float = 0.0
     episode: int = 0
 
+# %% ../../nbs/llm/04_ppo.ipynb #42886f09
 @dataclass
 class Episode:
     turns: list[Turn] = field(default_factory=list)
@@ -140,6 +142,7 @@ class Episode:
     @property
     def total_reward(self) -> float: return float(sum(self.rewards))
 
+# %% ../../nbs/llm/04_ppo.ipynb #3690f3de
 def _shown(message: dict, valid_actions: Sequence[str] | None = None) -> dict:
     "A history message as the policy saw it: an observation with the valid actions it was shown with."
     valid_actions = valid_actions if valid_actions is not None else message.get('valid_actions')
@@ -152,6 +155,7 @@ def prompt_messages(history: list[dict], valid_actions: Sequence[str], cfg: PPOC
     system = [{'role': 'system', 'content': cfg.system_prompt}] if cfg.system_prompt else []
     return [*system, *map(_shown, turns), _shown(history[-1], valid_actions)]
 
+# %% ../../nbs/llm/04_ppo.ipynb #16bba503
 def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
     "Token ids of `prompt_messages`; the oldest turns are dropped when it grows past `max_prompt_tokens`."
     while True:
@@ -175,6 +179,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while i < n and a[i] == b[i]: i += 1
     return i
 
+# %% ../../nbs/llm/04_ppo.ipynb #8311c6bf
 from transformers.cache_utils import Cache, DynamicLayer
 
 class GrowingKVLayer(DynamicLayer):
@@ -202,6 +207,7 @@ class GrowingKVLayer(DynamicLayer):
     def batch_select_indices(self, indices): self._rows(lambda t: t[indices])
     def batch_repeat_interleave(self, repeats: int): self._rows(lambda t: t.repeat_interleave(repeats, dim=0))
 
+# %% ../../nbs/llm/04_ppo.ipynb #d1cbdd82
 class KVContext:
     "Rows of token context in one KV cache kept across calls: `extend` runs only the tokens a row does not hold yet."
     def __init__(self, lm, pad_id: int, device, share_prefix: int = 16):
@@ -268,6 +274,7 @@ def allowed_mask(nodes: Sequence[dict], vocab: int, eos: int, device=None) -> to
     keep[torch.tensor(rows, device=device), torch.tensor(toks, device=device)] = True
     return keep
 
+# %% ../../nbs/llm/04_ppo.ipynb #bc479865
 def sample_actions(ctx: KVContext, prompts, tries: Sequence[ActionTrie] | None, cfg: PPOConfig, eos: int,
                    greedy: bool = False) -> tuple[list[list[int]], list[list[list[int]]] | None]:
     "One action per prompt from `ctx`: token ids (ending with `eos` unless cut at `max_new_tokens`) and their allowed sets."
@@ -337,6 +344,7 @@ def turn_batch(turns: Sequence[Turn], pad: int, device):
     positions = [list(range(width - len(t.action_ids), width)) for t in turns]
     return ids, mask, positions
 
+# %% ../../nbs/llm/04_ppo.ipynb #f0262899
 def _gather_action_logprobs(logits, ids, positions, turns, temperature):
     "Per row: log-probs, entropies of the action tokens (logits at position p-1 predict token p)."
     out_lp, out_ent = [], []

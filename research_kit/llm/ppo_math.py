@@ -21,12 +21,14 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mask = mask.to(x.dtype)
     return (x * mask).sum() / mask.sum().clamp_min(1)
 
+# %% ../../nbs/llm/03_ppo_math.ipynb #d048db37
 def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     "Normalise `x` to zero mean and unit variance over the masked positions (zero elsewhere)."
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     return ((x - mean) / (var + eps).sqrt()) * mask.to(x.dtype)
 
+# %% ../../nbs/llm/03_ppo_math.ipynb #c89f9c91
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
     "1 - Var(returns - values) / Var(returns) over the masked positions: 1 is a perfect critic, 0 a constant one."
     r_mean = masked_mean(returns, mask)
@@ -73,12 +75,14 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
                  'approx_kl': masked_mean((ratio - 1) - log_ratio, mask).item()}
     return masked_mean(loss, mask), stats
 
+# %% ../../nbs/llm/03_ppo_math.ipynb #1ea0eb28
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
                clip: float = 0.2) -> torch.Tensor:
     "Clipped value loss: 0.5 * max((V - R)^2, (clip(V, V_old +- clip) - R)^2), masked mean."
     clipped = old_values + (values - old_values).clamp(-clip, clip)
     return 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped - returns) ** 2), mask)
 
+# %% ../../nbs/llm/03_ppo_math.ipynb #aaa0500f
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     "Entropy of the categorical distribution at every position."
     logp = F.log_softmax(logits.float(), -1)

@@ -29,6 +29,7 @@ class Limits:
     max_output_bytes: int = 1 << 20   # per stream; more gets the program killed with verdict output_limit
     max_open_files: int = 64          # RLIMIT_NOFILE
 
+# %% ../../nbs/llm/00_sandbox.ipynb #a662a7f6
 VERDICTS = ('ok', 'error', 'timeout', 'cpu_limit', 'memory_limit', 'file_limit', 'output_limit', 'killed', 'sandbox_error')
 
 @dataclass
@@ -478,6 +479,7 @@ class SandboxPool:
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
+# %% ../../nbs/llm/00_sandbox.ipynb #37ace200
 def run_fresh(code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:
     "Run one program in a brand-new worker process (same isolation as the pool, no reuse): the naive baseline."
     limits = limits or Limits()
@@ -502,10 +504,12 @@ def default_pool() -> SandboxPool:
             atexit.register(_DEFAULT_POOL.close)
         return _DEFAULT_POOL
 
+# %% ../../nbs/llm/00_sandbox.ipynb #60da8d28
 def run_program(code: str, stdin: str = '', limits: Limits | None = None, pool: SandboxPool | None = None) -> Result:
     "Run `code` on `stdin` in the sandbox (the shared pool unless `pool` is given)."
     return (pool or default_pool()).run(code, stdin, limits)
 
+# %% ../../nbs/llm/00_sandbox.ipynb #c30337a0
 def capabilities() -> dict:
     "Which isolation layers are active on this machine (network namespace, private /tmp, separate uid, pids cgroup)."
     return default_pool().capabilities

@@ -55,6 +55,7 @@ def check_rows(rows: Sequence[dict], where: str = 'rows') -> list[dict]:
         if not any(m['role'] == 'assistant' for m in msgs): raise ValueError(f"{where}[{i}]: no assistant message to learn from")
     return list(rows)
 
+# %% ../../nbs/llm/02_sft.ipynb #226a6664
 def split_rows(rows: Sequence[dict], eval_fraction: float = 0.1, seed: int = 0):
     "Shuffle with `seed` and split into (train, eval) `datasets.Dataset`s."
     from datasets import Dataset
@@ -92,6 +93,7 @@ def varlen_attention(module, query, key, value, attention_mask, **kwargs):
             return torch.cat(parts, dim=1), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
+# %% ../../nbs/llm/02_sft.ipynb #4b18495d
 def _varlen_mask(*args, attention_mask=None, config=None, **kwargs):
     "No mask where nothing is padded and every layer attends fully (the attention splits packed rows); else sdpa's."
     from transformers.masking_utils import sdpa_mask
@@ -138,6 +140,7 @@ def sft_config(settings: SFTSettings, output_dir, **extra):
         use_cpu=not gpu, dataloader_num_workers=0, disable_tqdm=False)
     return SFTConfig(**{**kwargs, **extra})
 
+# %% ../../nbs/llm/02_sft.ipynb #33b7ab43
 def drop_long_rows(rows: Sequence[dict], tokenizer, max_length: int) -> list[dict]:
     "The rows whose chat-formatted length fits `max_length` (a warning says how many were dropped)."
     kept = [r for r in rows if len(tokenizer.apply_chat_template(r['messages'], tokenize=True, return_dict=True)['input_ids']) <= max_length]
@@ -146,6 +149,7 @@ def drop_long_rows(rows: Sequence[dict], tokenizer, max_length: int) -> list[dic
         warnings.warn(f'{len(rows) - len(kept)} of {len(rows)} rows are longer than max_length={max_length} tokens and were dropped')
     return kept
 
+# %% ../../nbs/llm/02_sft.ipynb #5333f4bb
 def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, output_dir, run=None,
               eval_rows: Sequence[dict] | None = None) -> dict:
     "Fine-tune `model` on chat `rows`; returns eval loss before/after, perplexity and the best checkpoint."

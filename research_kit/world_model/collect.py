@@ -34,6 +34,7 @@ class EnvSpec:
     @property
     def name(self) -> str: return f'{self.domain}-{self.task}'
 
+# %% ../../nbs/world_model/00_collect.ipynb #d0aa02b3
 ENVIRONMENTS: dict[str, EnvSpec] = {s.name: s for s in (
     EnvSpec('cheetah', 'run'), EnvSpec('walker', 'walk'), EnvSpec('walker', 'run'), EnvSpec('humanoid', 'walk'),
     EnvSpec('humanoid', 'run'), EnvSpec('hopper', 'hop'), EnvSpec('cartpole', 'swingup'),
@@ -48,6 +49,7 @@ def env_spec(name: str) -> EnvSpec:
         raise ValueError(f"unknown environment {name!r}; choices: {', '.join(sorted(ENVIRONMENTS))}")
     return ENVIRONMENTS[key]
 
+# %% ../../nbs/world_model/00_collect.ipynb #480bff52
 def make_env(name: str, seed: int = 0):
     "A dm_control suite environment for `name`, seeded."
     from absl import logging as absl_logging

@@ -23,6 +23,7 @@ __all__ = ['REQUIRED_KEYS', 'DMCVBDataError', 'resolve_data_file', 'check_data_f
 class DMCVBDataError(ValueError):
     "A data file is missing, truncated or malformed, or lacks the environment asked for; the message names the file."
 
+# %% ../../nbs/world_model/01_dataset.ipynb #d4cc2247
 REQUIRED_KEYS = ('observations', 'actions', 'rewards', 'dones', 'episode_starts', 'episode_lengths')
 
 def resolve_data_file(data_path, environment: str | None = None) -> Path:
@@ -83,6 +84,7 @@ def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> dict[st
     n_val = min(num_episodes - 1, max(1 if val_fraction > 0 else 0, round(num_episodes * val_fraction)))
     return {'val': np.sort(perm[:n_val]), 'train': np.sort(perm[n_val:]), 'all': np.arange(num_episodes)}
 
+# %% ../../nbs/world_model/01_dataset.ipynb #cc890f08
 class DMCVBDataset(Dataset):
     "Windows of `sequence_length` steps from one environment's episodes, within one split."
     def __init__(self, data_path, sequence_length: int = 16, environment: str | None = None, split: str = 'train',

@@ -39,6 +39,7 @@ def conv_block(c_in, c_out, down=True):
     conv = nn.Conv2d(c_in, c_out, 4, 2, 1) if down else nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
     return nn.Sequential(conv, nn.GroupNorm(min(8, c_out), c_out), nn.SiLU())
 
+# %% ../../nbs/world_model/02_model.ipynb #1e22d528
 class ConvEncoder(nn.Module):
     "Frame `[B,3,64,64]` -> feature vector `[B,out_dim]` and the 16x16 feature map `[B,2·base,16,16]`."
     def __init__(self, in_ch: int = 3, base: int = 32, out_dim: int = 512, image_size: int = 64):
@@ -52,6 +53,7 @@ class ConvEncoder(nn.Module):
         fmap = self.early(x)
         return self.proj(self.late(fmap).flatten(1)), fmap
 
+# %% ../../nbs/world_model/02_model.ipynb #c4d42643
 class ConvDecoder(nn.Module):
     "`[B,in_dim]` -> frame `[B,3,64,64]` (in [-1, 1] when trained)."
     def __init__(self, in_dim: int, out_ch: int = 3, base: int = 32, image_size: int = 64):
@@ -70,12 +72,14 @@ def log1mexp(x):
     "log(1 - exp(x)) for x < 0, stable at both ends."
     return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
 
+# %% ../../nbs/world_model/02_model.ipynb #eeae1a6f
 def sample_kumaraswamy(a, b, eps: float = 1e-6):
     "Reparameterised Kumaraswamy(a, b) samples via the inverse CDF, kept inside (eps, 1-eps)."
     u = torch.rand_like(a).clamp(eps, 1 - eps)
     log_v = log1mexp(torch.log1p(-u) / b) / a
     return torch.exp(log_v).clamp(eps, 1 - eps)
 
+# %% ../../nbs/world_model/02_model.ipynb #e8ed2d0c
 def kumaraswamy_beta_kl(a, b, alpha, beta, terms: int = 10):
     "KL(Kumaraswamy(a, b) ‖ Beta(alpha, beta)), elementwise, with `terms` terms of the series."
     m = torch.arange(1, terms + 1, device=a.device, dtype=a.dtype)
@@ -87,6 +91,7 @@ def kumaraswamy_beta_kl(a, b, alpha, beta, terms: int = 10):
           - (b - 1) / b + (beta - 1) * b * series)
     return kl.clamp_min(0)
 
+# %% ../../nbs/world_model/02_model.ipynb #856aae15
 def stick_breaking(v):
     "Mixture weights `[..., K]` from `K-1` sticks `v` (the last stick takes the rest), as log-probabilities."
     log_v, log_1mv = torch.log(v), torch.log1p(-v)
@@ -141,6 +146,7 @@ class DPGMMPrior(nn.Module):
         mean, lv = p['means'].gather(-2, idx).squeeze(-2), p['log_vars'].gather(-2, idx).squeeze(-2)
         return mean if mode else mean + torch.randn_like(mean) * (0.5 * lv).exp()
 
+# %% ../../nbs/world_model/02_model.ipynb #48dc0804
 def effective_components(log_pi, mass: float = 0.999):
     "The original's K_eff: how many of the largest weights it takes to reach `mass`, averaged over the batch."
     pi = log_pi.exp().sort(-1, descending=True).values
@@ -162,6 +168,7 @@ class VectorQuantizer(nn.Module):
         loss = F.mse_loss(q, z.detach()) + self.commitment * F.mse_loss(z, q.detach())
         return z + (q - z).detach(), ids, loss
 
+# %% ../../nbs/world_model/02_model.ipynb #19beb583
 def codebook_perplexity(ids, num_codes: int):
     "exp(entropy) of the code usage in `ids`: how many codes are in use, effectively."
     counts = torch.bincount(ids.flatten(), minlength=num_codes).float()
@@ -301,6 +308,7 @@ class AttentionPrior(nn.Module):
         movement = self.move(f).mean((2, 3))                         # predicted (dx, dy) of the centre, in grid cells
         return {'log_map': torch.log_softmax(logits, -1).view(B, self.R, self.R), 'movement': movement}
 
+# %% ../../nbs/world_model/02_model.ipynb #761a8b2d
 def centre_of_mass(amap):
     "Centre `[..., 2]` (x, y) of maps `[..., R, R]`, in grid cells."
     R = amap.shape[-1]

@@ -45,6 +45,7 @@ class WMData:
     val_fraction: Fraction = 0.1
     loader_workers: NonNegInt = 4
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #e4fa4800
 @dataclass
 class WMModel:
     max_components: PosInt = 15
@@ -68,6 +69,7 @@ class WMModel:
     perceiver_layers: PosInt = 2
     kl_samples: PosInt = 1
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #909eafd8
 @dataclass
 class WorldModelConfig:
     seed: NonNegInt = 0
@@ -118,6 +120,7 @@ def data_folder(cfg: WorldModelConfig, run: Run | None) -> Path:
     path = Path(cfg.data.data_dir).expanduser()
     return path if path.is_absolute() else repo_root() / path
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #d1f5472c
 def ensure_data(cfg: WorldModelConfig, folder: Path, progress: bool = True) -> Path:
     "The data file for `cfg.data`, collected into `folder` unless a matching one is already there."
     d = cfg.data
@@ -138,6 +141,7 @@ def to_image(frame: torch.Tensor) -> np.ndarray:
     "`[3,H,W]` in [-1, 1] -> `[H,W,3]` in [0, 1]."
     return ((frame.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #adf0b579
 @torch.no_grad()
 def episode_views(model, episode: dict, length: int, context: int, device='cpu') -> dict:
     "Observation, reconstruction, open-loop prediction and attention maps for the first `length` steps of `episode`."
@@ -151,6 +155,7 @@ def episode_views(model, episode: dict, length: int, context: int, device='cpu')
             'slot_maps': out['slot_maps'][0].cpu(), 'context': context, 'open_loop_psnr': psnr(mse_open),
             'recon_psnr': psnr(out['mse'].item())}
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #03306aad
 def plot_episode(views: dict, columns: int = 8):
     "A grid: observations, reconstructions, open-loop predictions and attention maps over time."
     T = views['observations'].shape[0]
@@ -174,6 +179,7 @@ def plot_episode(views: dict, columns: int = 8):
 def build_model(cfg: WorldModelConfig, action_dim: int, image_size: int = 64) -> DPGMMVariationalRecurrentAutoencoder:
     return DPGMMVariationalRecurrentAutoencoder(**asdict(cfg.model), action_dim=action_dim, input_dim=image_size)
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #2e222592
 def fit(cfg: WorldModelConfig, run: Run | None = None) -> dict:
     "Collect (or reuse) the data, train with `DMCVBTrainer`, write figures; return the headline metrics."
     if cfg.threads > 0: torch.set_num_threads(cfg.threads)
@@ -226,6 +232,7 @@ class WorldModelBenchConfig:
     quality_steps: PosInt = 200          # world-model training steps per way of balancing, before the per-task losses
     quality_val_batches: PosInt = 8
 
+# %% ../../nbs/world_model/06_pipeline.ipynb #9ba67aa4
 BENCH_SMOKE = {'steps': 3, 'warmup': 1, 'repeats': 2, 'data_episodes': 4, 'data_steps': 24, 'loader_workers': 1,
                'threads': 1, 'gpu_batches': [8], 'toy_seeds': 2, 'toy_steps': 200, 'quality_steps': 10,
                'quality_val_batches': 2, **{k: v for k, v in SMOKE.items() if k.startswith('model.')}}

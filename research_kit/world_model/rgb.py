@@ -33,6 +33,7 @@ def task_gradients(losses, params: list[torch.Tensor]) -> torch.Tensor:
     for p, g in zip(params, saved): p.grad = g
     return torch.stack(rows)
 
+# %% ../../nbs/world_model/04_rgb.ipynb #933c535a
 def write_grads(params: list[torch.Tensor], flat: torch.Tensor, grads: torch.Tensor) -> None:
     "Copy the flat vector `flat` into the parameters' `.grad` (skipping those `grads` says no task reached)."
     i = 0
@@ -41,6 +42,7 @@ def write_grads(params: list[torch.Tensor], flat: torch.Tensor, grads: torch.Ten
         if grads[:, i:i + n].abs().sum() > 0 or p.grad is not None: p.grad = flat[i:i + n].view_as(p).to(p.dtype).clone()
         i += n
 
+# %% ../../nbs/world_model/04_rgb.ipynb #a51a9a03
 def gradient_stats(G: torch.Tensor, names=None) -> dict:
     "Per-task gradient norms and pairwise cosines of `G [T, D]`."
     names = names or [str(i) for i in range(len(G))]
@@ -89,6 +91,7 @@ def cone_projection(U: torch.Tensor, v: torch.Tensor, margin: float = 0.0) -> to
             if (K @ lam + b >= -tol).all(): return _combine(U, v, torch.from_numpy(lam).to(U.device))
     return None
 
+# %% ../../nbs/world_model/04_rgb.ipynb #1197b3e5
 def nonconflicting(U: torch.Tensor, v: torch.Tensor, margin: float = 1e-5, atol: float = 1e-6) -> torch.Tensor:
     """`v`'s projection onto `{d : U d >= 0}`, moved inside to `U d >= margin·‖d‖` where that costs under 1% of its
     length; zero when the projection is zero up to rounding (shorter than `atol·max(1, ‖v‖)`; `U`'s rows are unit)."""
@@ -100,6 +103,7 @@ def nonconflicting(U: torch.Tensor, v: torch.Tensor, margin: float = 1e-5, atol:
         if inside is not None and float((inside - d).norm()) <= 0.01 * n: d = inside
     return d
 
+# %% ../../nbs/world_model/04_rgb.ipynb #56a71e11
 def helps_some_task(U: torch.Tensor, d: torch.Tensor, tol: float = 1e-6) -> bool:
     "Whether `d` has a cosine above `tol` with some row of `U` (it decreases some task's loss to first order)."
     n = float(d.norm())
@@ -188,6 +192,7 @@ class RGB:
         with torch.no_grad(): write_grads(params, self.balance(G).to(params[0].device), G)
         return np.ones(len(losses))
 
+# %% ../../nbs/world_model/04_rgb.ipynb #e994e027
 def sum_backward(losses) -> None:
     "The baseline: back-propagate the plain sum of the task losses."
     torch.stack(list(losses)).sum().backward()
@@ -208,6 +213,7 @@ def parameter_owners(losses, params) -> list[set[int]]:
             stack.extend(nxt for nxt, _ in fn.next_functions if nxt is not None)
     return owners
 
+# %% ../../nbs/world_model/04_rgb.ipynb #9cdd2648
 def shared_parameters(losses, params) -> list[torch.Tensor]:
     "The `params` that two or more of the `losses` depend on (the trunk); the rest are one task's head, or unused."
     return [p for p, o in zip(params, parameter_owners(losses, params)) if len(o) >= 2]

@@ -41,6 +41,7 @@ def model_diagnostics(outputs: dict) -> dict:
             'slot_diversity': 1 - float(outputs['slot_similarity'].detach()),
             'codebook_perplexity': float(outputs['codebook_perplexity'])}
 
+# %% ../../nbs/world_model/05_trainer.ipynb #89f74a75
 @dataclass
 class CollapseMonitor:
     "Warns (once per kind) when a diagnostic stays below its threshold for `patience` consecutive checks."
