@@ -9,9 +9,9 @@ import pytest
 
 from conftest import REPO, rk, rk_env
 from research_kit.core.config import ConfigError, field_range
-from research_kit.core.pipelines import BENCHMARKS, PIPELINES, get_benchmark, get_pipeline
+from research_kit.core.pipelines import benchmark_names, get_benchmark, get_pipeline, pipeline_names
 
-CONFIGS = [(name, get_pipeline(name)) for name in sorted(PIPELINES)] + [(f'bench:{n}', get_benchmark(n)) for n in sorted(BENCHMARKS)]
+CONFIGS = [(name, get_pipeline(name)) for name in pipeline_names()] + [(f"bench:{n}", get_benchmark(n)) for n in benchmark_names()]
 
 
 def _numeric(tp) -> type | None:

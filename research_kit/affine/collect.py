@@ -8,17 +8,19 @@ Docs: https://research-kit.github.io/research_kit/affine/collect.html.md"""
 
 # %% ../../nbs/affine/20_collect.ipynb #c002
 from __future__ import annotations
-import argparse, json, sys, time
+import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
-from ..core.pipelines import Pipeline
-from ..core.config import argtype, PosInt, NonNegInt
+from ..core.pipelines import DataCommand, Pipeline
+from ..core.config import PosInt, NonNegInt
 
 # %% auto #0
-__all__ = ['GRADING_SMOKE', 'GRADING_BENCHMARK', 'GradingBenchConfig', 'grading_jobs', 'grade_pooled', 'grade_fresh',
-           'grade_plain_subprocess', 'env_steps_per_second', 'build_affine_data', 'affine_data_main']
+__all__ = ['GRADING_SMOKE', 'GRADING_BENCHMARK', 'DATA_COMMAND', 'affine_data_main', 'GradingBenchConfig', 'grading_jobs',
+           'grade_pooled', 'grade_fresh', 'grade_plain_subprocess', 'env_steps_per_second', 'build_affine_data',
+           'AffineDataConfig', 'write_affine_data']
 
 # %% ../../nbs/affine/20_collect.ipynb #c005
 @dataclass
@@ -197,22 +199,32 @@ def build_affine_data(out, samples: int = 300, episodes: int = 50, environments=
     return manifest
 
 # %% ../../nbs/affine/20_collect.ipynb #8669d033
-def affine_data_main(argv=None) -> Path:
-    "`rk data affine --out DIR [--samples N] [--episodes N] [--envs a,b] [--dataset NAME] [--seed S] [--workers W]`."
-    ap = argparse.ArgumentParser(prog='rk data affine', description='Build affine SAT/ABD/DED samples and expert agent episodes.')
-    ap.add_argument('--out', required=True, type=Path, help='output folder')
-    ap.add_argument('--samples', type=argtype(PosInt), default=300, help='affine samples in total (split over sat, abd, ded)')
-    ap.add_argument('--episodes', type=argtype(NonNegInt), default=50, help='agent episodes in total (split over the environments)')
-    ap.add_argument('--envs', default=None, help='comma-separated agent environments (default: all registered)')
-    ap.add_argument('--dataset', default=None, help='ABD/DED rows by name or local folder (default: the bundled rows)')
-    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
-    ap.add_argument('--workers', type=argtype(PosInt), default=2)
-    args = ap.parse_args(argv)
-    if args.samples < 0 or args.episodes < 0: ap.error('--samples and --episodes must be >= 0')
-    envs = [e for e in args.envs.split(',') if e] if args.envs else None
-    manifest = build_affine_data(args.out, args.samples, args.episodes, envs, args.dataset, args.seed, args.workers)
+@dataclass
+class AffineDataConfig:
+    out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'output folder'})
+    samples: NonNegInt = field(default=300, metadata={'help': 'affine samples in total (split over sat, abd, ded)'})
+    episodes: NonNegInt = field(default=50, metadata={'help': 'agent episodes in total (split over the environments)'})
+    envs: Optional[str] = field(default=None, metadata={'help': 'comma-separated agent environments (default: all registered)'})
+    dataset: Optional[str] = field(default=None, metadata={'help': 'ABD/DED rows by name or local folder (default: the bundled rows)'})
+    seed: NonNegInt = 0
+    workers: PosInt = 2
+
+    @property
+    def environments(self) -> list[str] | None: return [e for e in self.envs.split(',') if e] if self.envs else None
+
+    def invalid(self):
+        from research_kit.affine.environments import ENVIRONMENTS
+        for e in self.environments or []:
+            if e not in ENVIRONMENTS: yield 'envs', f'{e!r} is not an environment; choices: {sorted(ENVIRONMENTS)}'
+
+def write_affine_data(cfg: AffineDataConfig) -> Path:
+    "Build the collection under `cfg.out`; exits non-zero naming the parts it could not build."
+    manifest = build_affine_data(cfg.out, cfg.samples, cfg.episodes, cfg.environments, cfg.dataset, cfg.seed, cfg.workers)
     for key, err in manifest['errors'].items(): print(f'rk data affine: {key}: {err}', file=sys.stderr)
     print(json.dumps({k: manifest[k] for k in ('affine', 'agentgym')}))
-    print(args.out)
+    print(cfg.out)
     if manifest['errors']: raise SystemExit(f"rk data affine: could not build {sorted(manifest['errors'])} (see above)")
-    return args.out
+    return cfg.out
+
+DATA_COMMAND = DataCommand('affine', AffineDataConfig, write_affine_data, 'Build affine SAT/ABD/DED samples and expert agent episodes.')
+affine_data_main = DATA_COMMAND

@@ -19,13 +19,15 @@ from ..core.pipelines import Pipeline
 from ..core.training import TrainerConfig
 from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_results, save_results
 from ..llm.lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
-from ..llm.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train, prompt_messages, _left_pad
+from ..llm.generate import chat_answers
+from ..llm.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train, prompt_messages
 from ..llm.sft import SFTSettings, sft_train
 from ..core.config import PosInt, NonNegInt, NonNegFloat
 
 # %% auto #0
-__all__ = ['SMOKE', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'AffineConfig', 'make_rl_env', 'expert_sft_rows', 'affine_tasks',
-           'task_rows', 'answer_tasks', 'evaluate_all', 'comparison_table', 'fit', 'LLMTrainingBenchConfig']
+__all__ = ['SMOKE', 'answer_tasks', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig', 'make_rl_env',
+           'expert_sft_rows', 'affine_tasks', 'task_rows', 'evaluate_all', 'comparison_table', 'fit',
+           'LLMTrainingBenchConfig']
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c005
 @dataclass
@@ -93,20 +95,7 @@ def task_rows(tasks: Sequence[dict]) -> list[dict]:
     return [{'messages': [{'role': 'user', 'content': t['prompt']}, {'role': 'assistant', 'content': t['reference']}]} for t in tasks]
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c013
-@torch.no_grad()
-def answer_tasks(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
-    "Greedy answers to chat prompts."
-    device = next(model.parameters()).device
-    model.eval()
-    answers = []
-    for i in range(0, len(prompts), batch_size):
-        seqs = [tokenizer.apply_chat_template([{'role': 'user', 'content': p}], add_generation_prompt=True, tokenize=True,
-                                              return_dict=True)['input_ids'] for p in prompts[i:i + batch_size]]
-        ids, mask = _left_pad(seqs, tokenizer.pad_token_id, device)
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        answers += tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
-    return answers
+answer_tasks = chat_answers   # greedy batched answers (research_kit.llm.generate)
 
 # %% ../../nbs/affine/90_pipeline.ipynb #a0c1d3c6
 def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None) -> dict:
@@ -208,3 +197,7 @@ LLM_TRAINING_BENCHMARK = Pipeline('llm_training', LLMTrainingBenchConfig, None, 
                                                      'median_chars': 150, 'rollout_envs': 64, 'repeats': 1,
                                                      'rollout_repeats': 2}},
                                   description='SFT padding-free vs padded tokens/s; batched vs one-by-one PPO rollouts')
+
+# the layout every pipeline module follows: PIPELINE, BENCHMARK (here two), DATA_COMMAND
+from .collect import DATA_COMMAND, GRADING_BENCHMARK
+BENCHMARK = (LLM_TRAINING_BENCHMARK, GRADING_BENCHMARK)

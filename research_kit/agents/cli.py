@@ -7,8 +7,10 @@ Docs: https://research-kit.github.io/research_kit/agents/cli.html.md"""
 
 # %% ../../nbs/agents/06_cli.ipynb #c002
 from __future__ import annotations
-import argparse, json, statistics, sys
+import json, statistics, sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Optional
 
 from ..core.files import atomic_write_json
 from .evaluation import agent_tasks
@@ -17,10 +19,11 @@ from .knowledge import DOMAINS, make_knowledge_base
 from .rewards import RewardCalculator, analyze_files, summary
 from .sft_data import build_sft_datasets
 from .trajectories import convert_many
-from ..core.config import argtype, PosInt, NonNegInt, Prob, Rate
+from ..core.config import PosInt, NonNegInt, Prob, Rate
+from ..core.pipelines import DataCommand
 
 # %% auto #0
-__all__ = ['build_agent_data', 'agents_data_main']
+__all__ = ['POLICIES', 'DATA_COMMAND', 'agents_data_main', 'build_agent_data', 'AgentsDataConfig', 'write_agent_data']
 
 # %% ../../nbs/agents/06_cli.ipynb #c004
 def build_agent_data(out, n: int = 20, domains=DOMAINS, policies=('expert', 'random'), model: str = 'tiny',
@@ -63,32 +66,40 @@ def build_agent_data(out, n: int = 20, domains=DOMAINS, policies=('expert', 'ran
     return manifest
 
 # %% ../../nbs/agents/06_cli.ipynb #21c7e903
-def agents_data_main(argv=None) -> Path:
-    "`rk data agents --out DIR [--n N] [--domains a,b] [--policies expert,random] [--model tiny] [--min_reward R]`."
-    ap = argparse.ArgumentParser(prog='rk data agents', description='Generate, convert and score agent trajectories; build per-tool SFT data.')
-    ap.add_argument('--out', type=Path, required=True, help='output folder')
-    ap.add_argument('--n', type=argtype(PosInt), default=20, help='questions per domain')
-    ap.add_argument('--domains', default=','.join(DOMAINS))
-    ap.add_argument('--policies', default='expert,random', help='comma-separated: expert, random, lm')
-    ap.add_argument('--model', default='tiny', help="model of the lm policy: 'tiny', a local folder or a cached hub name")
-    ap.add_argument('--min_reward', type=argtype(Prob), default=0.7,
-                    help='SFT keeps trajectories with total reward >= this (0.7 keeps the expert ones and drops random ones; '
-                         'the library default, for the RL warm start, is the seed\'s 0.3)')
-    ap.add_argument('--val_ratio', type=argtype(Rate), default=0.1)
-    ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
-    ap.add_argument('--split', default='train', choices=['train', 'heldout'])
-    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
-    a = ap.parse_args(argv)
-    if a.n < 1: ap.error('--n must be >= 1')
-    domains = [d for d in a.domains.split(',') if d]
-    policies = [p for p in a.policies.split(',') if p]
-    if set(domains) - set(DOMAINS): ap.error(f"--domains: unknown {sorted(set(domains) - set(DOMAINS))}; choose from {list(DOMAINS)}")
-    if set(policies) - {'expert', 'random', 'lm'}: ap.error(f"--policies: unknown {sorted(set(policies) - {'expert', 'random', 'lm'})}")
-    m = build_agent_data(a.out, a.n, domains, policies, a.model, a.min_reward, a.val_ratio, a.seed, a.split, a.max_steps)
+POLICIES = ('expert', 'random', 'lm')
+
+@dataclass
+class AgentsDataConfig:
+    out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'output folder'})
+    n: PosInt = field(default=20, metadata={'help': 'questions per domain'})
+    domains: str = ','.join(DOMAINS)
+    policies: str = field(default='expert,random', metadata={'help': 'comma-separated: expert, random, lm'})
+    model: str = field(default='tiny', metadata={'help': "model of the lm policy: 'tiny', a local folder or a cached hub name"})
+    min_reward: Prob = field(default=0.7, metadata={'help': "SFT keeps trajectories with total reward >= this (0.7 keeps the expert "
+                                                            "ones and drops random ones; the RL warm start's default is the seed's 0.3)"})
+    val_ratio: Rate = 0.1
+    max_steps: PosInt = 8
+    split: Literal['train', 'heldout'] = 'train'
+    seed: NonNegInt = 0
+
+    def names(self, key: str) -> list[str]: return [x for x in getattr(self, key).split(',') if x]
+
+    def invalid(self):
+        for key, known in (('domains', DOMAINS), ('policies', POLICIES)):
+            unknown = sorted(set(self.names(key)) - set(known))
+            if unknown: yield key, f'unknown {unknown}; choose from {list(known)}'
+
+def write_agent_data(cfg: AgentsDataConfig) -> Path:
+    "Build the agent data under `cfg.out`; exits non-zero if some trajectories were skipped."
+    m = build_agent_data(cfg.out, cfg.n, cfg.names('domains'), cfg.names('policies'), cfg.model, cfg.min_reward,
+                         cfg.val_ratio, cfg.seed, cfg.split, cfg.max_steps)
     print(json.dumps({'mean_reward': m['mean_reward'], 'sft': m['sft']}))
-    print(a.out)
-    if m['convert_failed'] or m['score_skipped']: raise SystemExit(f"rk data agents: some trajectories were skipped (see {a.out / 'MANIFEST.json'})")
-    return a.out
+    print(cfg.out)
+    if m['convert_failed'] or m['score_skipped']: raise SystemExit(f"rk data agents: some trajectories were skipped (see {cfg.out / 'MANIFEST.json'})")
+    return cfg.out
+
+DATA_COMMAND = DataCommand('agents', AgentsDataConfig, write_agent_data, 'Generate, convert and score agent trajectories; build per-tool SFT data.')
+agents_data_main = DATA_COMMAND
 
 # %% ../../nbs/agents/06_cli.ipynb #c005
 if __name__ == '__main__': agents_data_main()

@@ -142,6 +142,7 @@ def fit(cfg: AgentsConfig, run=None) -> dict:
 
 PIPELINE = Pipeline('agents', AgentsConfig, fit, 'experiments/agents.ipynb', presets={'smoke': SMOKE},
                     description='agent trajectories: data, rewards, per-tool SFT, warm start and PPO in the agent loop, evaluation')
+from .cli import DATA_COMMAND   # `rk data agents`
 
 # %% ../../nbs/agents/90_pipeline.ipynb #c017
 def train_models_main(argv=None) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from .config import ConfigError, PosInt, argtype, to_dict
-from .pipelines import (BENCHMARKS, DATA_COMMANDS, PIPELINES, execute, get_benchmark,
+from .pipelines import (BrokenPipeline, benchmark_names, data_command_names, discover, execute, get_benchmark,
                                          get_data_command, get_pipeline, sigterm_as_interrupt)
 from .runs import Run, RunBusyError, format_runs_table, list_runs, repo_root, runs_root
 
@@ -119,14 +119,17 @@ def cmd_data(args) -> int:
 
 # %% ../../nbs/core/07_cli.ipynb #92ef436e
 def cmd_list(args) -> int:
-    for title, table, getter in (('pipelines', PIPELINES, get_pipeline), ('benchmarks', BENCHMARKS, get_benchmark)):
-        print(f'{title}:')
-        for name in sorted(table):
-            try:
-                p = getter(name)
-                print(f"  {name:<14} presets: {', '.join(['default', *p.presets])}  {p.description}")
-            except Exception as e: print(f'  {name:<14} (unavailable: {type(e).__name__}: {e})')
-    print('data commands:\n  ' + ', '.join(sorted(DATA_COMMANDS)))
+    print('pipelines (research_kit/<name>/pipeline.py):')
+    for name, module in sorted(discover().items()):
+        try:
+            p = get_pipeline(name)
+            print(f"  {name:<14} presets: {', '.join(['default', *p.presets])}  {p.description}  [{module}]")
+        except BrokenPipeline as e: print(f'  {name:<14} (broken: {e})')
+    print('benchmarks:')
+    for name in benchmark_names():
+        p = get_benchmark(name)
+        print(f"  {name:<14} presets: {', '.join(['default', *p.presets])}  {p.description}")
+    print('data commands:\n  ' + ', '.join(data_command_names()))
     return 0
 
 # %% ../../nbs/core/07_cli.ipynb #c009

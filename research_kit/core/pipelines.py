@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib, importlib, os, signal, threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from functools import reduce
+from typing import Any, Callable, Optional
 
-from .config import ConfigError, build_config, load_yaml
+from .config import ConfigError, argtype, build_config, check_config, load_yaml, set_key
 from .runs import Run, repo_root
 
 # %% auto #0
-__all__ = ['PIPELINES', 'BENCHMARKS', 'DATA_COMMANDS', 'Pipeline', 'get_pipeline', 'get_benchmark', 'get_data_command',
+__all__ = ['ENTRY_POINT_GROUP', 'Pipeline', 'discover', 'BrokenPipeline', 'pipeline_module', 'get_pipeline', 'get_benchmark',
+           'get_data_command', 'pipeline_names', 'benchmark_names', 'data_command_names', 'DataCommand',
            'sigterm_as_interrupt', 'execute', 'open_run', 'write_results']
 
 # %% ../../nbs/core/06_pipelines.ipynb #c004
@@ -37,53 +39,102 @@ class Pipeline:
     def notebook_path(self) -> Path: return repo_root() / 'nbs' / self.notebook
 
 # %% ../../nbs/core/06_pipelines.ipynb #c006
-PIPELINES: dict[str, str] = {
-    'example': 'research_kit.core.example:PIPELINE',
-    'generative': 'research_kit.generative.pipeline:PIPELINE',
-    'world_model': 'research_kit.world_model.pipeline:PIPELINE',
-    'frameworks': 'research_kit.frameworks.pipeline:PIPELINE',
-    'affine': 'research_kit.affine.pipeline:PIPELINE',
-    'agents': 'research_kit.agents.pipeline:PIPELINE',
-}
-BENCHMARKS: dict[str, str] = {
-    'example': 'research_kit.core.example:BENCHMARK',
-    'generative': 'research_kit.generative.pipeline:BENCHMARK',
-    'world_model': 'research_kit.world_model.pipeline:BENCHMARK',
-    'frameworks': 'research_kit.frameworks.pipeline:BENCHMARK',
-    'grading': 'research_kit.affine.collect:GRADING_BENCHMARK',
-    'llm_training': 'research_kit.affine.pipeline:LLM_TRAINING_BENCHMARK',
-}
-DATA_COMMANDS: dict[str, str] = {
-    'example': 'research_kit.core.example:data_main',
-    'generative': 'research_kit.generative.pipeline:data_main',
-    'world_model': 'research_kit.world_model.pipeline:data_main',
-    'affine': 'research_kit.affine.collect:affine_data_main',
-    'agents': 'research_kit.agents.cli:agents_data_main',
-}
+ENTRY_POINT_GROUP = 'research_kit.pipelines'
 
-def _load(target: str):
-    module, _, attr = target.partition(':')
-    return getattr(importlib.import_module(module), attr)
+def discover() -> dict[str, str]:
+    "Pipeline name -> its module: every `research_kit.<name>.pipeline`, then the entry points of other packages."
+    import importlib.metadata, importlib.util, pkgutil
+    import research_kit
+    found = {}
+    for info in pkgutil.iter_modules(research_kit.__path__):
+        if info.ispkg and importlib.util.find_spec(f'research_kit.{info.name}.pipeline') is not None:
+            found[info.name] = f'research_kit.{info.name}.pipeline'
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP): found.setdefault(ep.name, ep.value)
+    return found
 
-def _lookup(table: dict, kind: str, name: str):
-    if name not in table: raise ConfigError(f"unknown {kind} {name!r}; choices: {sorted(table)}")
-    module = table[name].partition(':')[0]
-    try: return _load(table[name])
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name): raise ConfigError(f"{kind} {name!r} is not available yet: {module} does not exist") from None
-        raise
-    except AttributeError: raise ConfigError(f"{kind} {name!r} is not available yet: {table[name]} is not defined") from None
+# %% ../../nbs/core/06_pipelines.ipynb #68e05cd1
+class BrokenPipeline(ConfigError):
+    "A discovered pipeline module that cannot be used (it fails to import, or defines no `PIPELINE`)."
+
+def pipeline_module(name: str, found: dict[str, str] | None = None):
+    "The imported module of pipeline `name`; `ConfigError` for an unknown name, `BrokenPipeline` for a broken module."
+    found = discover() if found is None else found
+    if name not in found: raise ConfigError(f"unknown pipeline {name!r}; choices: {sorted(found)}")
+    try: module = importlib.import_module(found[name])
+    except Exception as e: raise BrokenPipeline(f"pipeline {name!r} is broken: importing {found[name]} failed: {type(e).__name__}: {e}") from e
+    if not callable(getattr(getattr(module, 'PIPELINE', None), 'build_config', None)):   # duck-typed: a notebook may redefine Pipeline
+        raise BrokenPipeline(f"pipeline {name!r} is broken: {found[name]} defines no PIPELINE (a research_kit.core.pipelines.Pipeline)")
+    return module
+
+# %% ../../nbs/core/06_pipelines.ipynb #7005bb57
+def _benchmarks_of(module) -> list[Pipeline]:
+    found = getattr(module, 'BENCHMARK', None)
+    return [] if found is None else list(found) if isinstance(found, (tuple, list)) else [found]
 
 def get_pipeline(name: str) -> Pipeline:
-    "The registered pipeline `name` (a benchmark when `name` is `bench:<name>`)."
-    if name.startswith('bench:'): return _lookup(BENCHMARKS, 'benchmark', name[len('bench:'):])
-    return _lookup(PIPELINES, 'pipeline', name)
+    "The pipeline `name` (a benchmark when `name` is `bench:<name>`)."
+    if name.startswith('bench:'): return get_benchmark(name[len('bench:'):])
+    pipe = pipeline_module(name).PIPELINE
+    if pipe.name != name: raise BrokenPipeline(f"pipeline {name!r} is broken: its PIPELINE is named {pipe.name!r}")
+    return pipe
 
-# %% ../../nbs/core/06_pipelines.ipynb #e4a6fd4d
-def get_benchmark(name: str) -> Pipeline: return _lookup(BENCHMARKS, 'benchmark', name)
+def _usable_modules():
+    for name in discover():
+        try: yield name, pipeline_module(name)
+        except BrokenPipeline: continue
 
-# %% ../../nbs/core/06_pipelines.ipynb #9d45108b
-def get_data_command(name: str) -> Callable: return _lookup(DATA_COMMANDS, 'data command', name)
+def get_benchmark(name: str) -> Pipeline:
+    "The benchmark `name`, from the pipeline of the same name or else from any pipeline module."
+    found = discover()
+    modules = [(name, pipeline_module(name, found))] if name in found else []
+    for _, module in modules + list(_usable_modules()):
+        for bench in _benchmarks_of(module):
+            if bench.name == name: return bench
+    raise ConfigError(f"unknown benchmark {name!r}; choices: {benchmark_names()}")
+
+def get_data_command(name: str) -> 'DataCommand':
+    "The `rk data` command of pipeline `name`."
+    command = getattr(pipeline_module(name), 'DATA_COMMAND', None)
+    if command is None: raise ConfigError(f"pipeline {name!r} has no data command; those that do: {data_command_names()}")
+    return command
+
+def pipeline_names() -> list[str]: return sorted(discover())
+def benchmark_names() -> list[str]: return sorted(b.name for _, m in _usable_modules() for b in _benchmarks_of(m))
+def data_command_names() -> list[str]: return sorted(n for n, m in _usable_modules() if getattr(m, 'DATA_COMMAND', None) is not None)
+
+# %% ../../nbs/core/06_pipelines.ipynb #441efea6
+@dataclass
+class DataCommand:
+    "`rk data NAME`: flags from the fields of `config`, then `run(cfg)` does the work and returns what it wrote."
+    name: str
+    config: type
+    run: Callable
+    description: str = ''
+
+    def parser(self):
+        import argparse
+        import typing
+        from dataclasses import fields, MISSING
+        ap = argparse.ArgumentParser(prog=f'rk data {self.name}', description=self.description or None)
+        hints = typing.get_type_hints(self.config, include_extras=True)
+        for f in fields(self.config):
+            tp = hints[f.name]
+            number = tp in (int, float) or (typing.get_origin(tp) is typing.Annotated and typing.get_args(tp)[0] in (int, float))
+            flags = dict.fromkeys([f"--{f.name.replace('_', '-')}", f'--{f.name}'])
+            default = f.default if f.default is not MISSING else None if f.default_factory is MISSING else f.default_factory()
+            ap.add_argument(*flags, dest=f.name, required=bool(f.metadata.get('required')), default=None,
+                            type=argtype(tp) if number else str,   # numbers are range-checked as they are read
+                            help=f"{f.metadata.get('help', '')} (default: {default})".strip())
+        return ap
+
+    def parse(self, argv=None):
+        "The checked config for the command line `argv`; a bad value exits 2 naming its flag."
+        ap = self.parser()
+        given = {k: v for k, v in vars(ap.parse_args(argv)).items() if v is not None}
+        try: return check_config(reduce(lambda cfg, kv: set_key(cfg, *kv), given.items(), self.config()))
+        except ConfigError as e: ap.error(str(e))
+
+    def __call__(self, argv=None): return self.run(self.parse(argv))
 
 # %% ../../nbs/core/06_pipelines.ipynb #c009
 def _rank() -> int: return int(os.environ.get('RANK', '0'))

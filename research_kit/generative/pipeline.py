@@ -6,7 +6,6 @@ Docs: https://research-kit.github.io/research_kit/generative/pipeline.html.md"""
 
 # %% ../../nbs/generative/06_pipeline.ipynb #c002
 from __future__ import annotations
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -14,8 +13,8 @@ from typing import Optional
 import torch
 
 from ..core.checkpoints import load_checkpoint
-from ..core.config import load_yaml, argtype, PosInt, NonNegInt, PosFloat
-from ..core.pipelines import Pipeline
+from ..core.config import load_yaml, PosInt, NonNegInt, PosFloat
+from ..core.pipelines import DataCommand, Pipeline
 from ..core.runs import Run
 from .data import generate_dataset, load_dataset
 from .dit import DiT
@@ -23,26 +22,30 @@ from .samplers import DiffusionSampler, ODESampler, SamplerConfig
 from .train import SMOKE, GenerativeConfig, data_dirs, eval_scenes, fit
 
 # %% auto #0
-__all__ = ['PIPELINE', 'BENCH_SMOKE', 'BENCHMARK', 'data_main', 'GenerativeBenchConfig', 'load_trained', 'sampler_grid',
-           'browse_figure', 'scene_browser']
+__all__ = ['PIPELINE', 'DATA_COMMAND', 'data_main', 'BENCH_SMOKE', 'BENCHMARK', 'GenerativeDataConfig', 'write_scenes',
+           'GenerativeBenchConfig', 'load_trained', 'sampler_grid', 'browse_figure', 'scene_browser']
 
 # %% ../../nbs/generative/06_pipeline.ipynb #c004
 PIPELINE = Pipeline('generative', GenerativeConfig, fit, 'experiments/generative.ipynb', presets={'smoke': SMOKE},
                     description='NAMO goal-mask prediction with a DiT: flow matching (objective=flow_matching) or diffusion')
 
 # %% ../../nbs/generative/06_pipeline.ipynb #c006
-def data_main(argv=None) -> Path:
-    "`rk data generative --out DIR --n N [--seed S]`: write N procedural NAMO scenes as .npz files."
-    ap = argparse.ArgumentParser(prog='rk data generative',
-                                 description='Write procedural NAMO scenes (robot, goal, boxes, walls, target object and '
-                                             'its ground-truth goal mask, 224x224) as .npz files.')
-    ap.add_argument('--out', required=True, type=Path, help='output folder (created; existing scene files are kept)')
-    ap.add_argument('--n', type=argtype(PosInt), default=1000, help='number of scenes')
-    ap.add_argument('--seed', type=argtype(NonNegInt), default=0, help='scene i uses seed + i')
-    args = ap.parse_args(argv)
-    out = generate_dataset(args.out, args.n, args.seed)
-    print(f"{args.n} scenes in {out}")
+@dataclass
+class GenerativeDataConfig:
+    out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'output folder (created; existing scene files are kept)'})
+    n: PosInt = field(default=1000, metadata={'help': 'number of scenes'})
+    seed: NonNegInt = field(default=0, metadata={'help': 'scene i uses seed + i'})
+
+def write_scenes(cfg: GenerativeDataConfig) -> Path:
+    "Write `cfg.n` procedural scenes as .npz files into `cfg.out`."
+    out = generate_dataset(cfg.out, cfg.n, cfg.seed)
+    print(f"{cfg.n} scenes in {out}")
     return out
+
+DATA_COMMAND = DataCommand('generative', GenerativeDataConfig, write_scenes,
+                           'Write procedural NAMO scenes (robot, goal, boxes, walls, target object and its ground-truth '
+                           'goal mask, 224x224) as .npz files.')
+data_main = DATA_COMMAND
 
 # %% ../../nbs/generative/06_pipeline.ipynb #c009
 @dataclass

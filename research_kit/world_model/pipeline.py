@@ -6,10 +6,10 @@ Docs: https://research-kit.github.io/research_kit/world_model/pipeline.html.md""
 
 # %% ../../nbs/world_model/06_pipeline.ipynb #c003
 from __future__ import annotations
-import argparse, os, tempfile
+import os, tempfile, typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional, get_args
 
 import h5py
 import ipywidgets as W
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ..core.checkpoints import seed_everything
-from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat, Rate, Fraction, argtype
-from ..core.pipelines import Pipeline
+from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat, Rate, Fraction, check_config
+from ..core.pipelines import DataCommand, Pipeline
 from ..core.runs import Run, repo_root
 from ..core.training import TrainerConfig
 from .collect import ENVIRONMENTS, POLICIES, collect, env_spec
@@ -28,9 +28,9 @@ from .model import DPGMMVariationalRecurrentAutoencoder
 from .trainer import DMCVBTrainer, psnr
 
 # %% auto #0
-__all__ = ['SMOKE', 'PIPELINE', 'BENCH_SMOKE', 'BENCHMARK', 'WMData', 'WMModel', 'WorldModelConfig', 'data_folder', 'ensure_data',
-           'to_image', 'episode_views', 'plot_episode', 'build_model', 'fit', 'WorldModelBenchConfig', 'data_main',
-           'EpisodeBrowser']
+__all__ = ['SMOKE', 'PIPELINE', 'BENCH_SMOKE', 'BENCHMARK', 'DATA_COMMAND', 'data_main', 'WMData', 'WMModel', 'WorldModelConfig',
+           'data_folder', 'ensure_data', 'to_image', 'episode_views', 'plot_episode', 'build_model', 'fit',
+           'WorldModelBenchConfig', 'WorldModelDataConfig', 'collect_data', 'EpisodeBrowser']
 
 # %% ../../nbs/world_model/06_pipeline.ipynb #c006
 @dataclass
@@ -241,26 +241,37 @@ BENCHMARK = Pipeline('world_model', WorldModelBenchConfig, None, 'benchmarks/wor
                      description='train-step throughput and memory; RGB (trunk, all parameters) against summed losses; '
                                'trunk against all parameters on a toy and on the world model; data-loading share')
 
-def data_main(argv=None) -> Path:
-    "`rk data world_model --env cheetah-run[,walker-walk,...] --episodes N --out DIR`: collect into DIR/<env>.h5 each."
-    ap = argparse.ArgumentParser(prog='rk data world_model', description='Collect DeepMind Control episodes rendered 64x64 into HDF5.')
-    ap.add_argument('--env', default='cheetah-run', help=f"environment(s), comma-separated, of: {', '.join(sorted(ENVIRONMENTS))}")
-    ap.add_argument('--episodes', type=argtype(Annotated[int, Range(ge=2)]), default=100)
-    ap.add_argument('--out', required=True, type=Path, help='folder (the file is <env>.h5 in it) or a .h5 path')
-    ap.add_argument('--steps', type=argtype(PosInt), default=500, help='decisions per episode')
-    ap.add_argument('--action-repeat', type=argtype(PosInt), default=2)
-    ap.add_argument('--policy', default='all', choices=['all', *POLICIES])
-    ap.add_argument('--workers', type=argtype(PosInt), default=max(1, min(8, (os.cpu_count() or 2))))
-    ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
-    args = ap.parse_args(argv)
-    envs = [e for e in args.env.split(',') if e.strip()]
-    try: [env_spec(e) for e in envs]
-    except ValueError as e: ap.error(str(e))
-    if len(envs) > 1 and Path(args.out).suffix in ('.h5', '.hdf5'): ap.error('several environments need a folder for --out')
-    for env in envs:
-        path = collect(env, args.episodes, args.out, args.policy, args.steps, args.action_repeat, workers=args.workers, seed=args.seed)
+# %% ../../nbs/world_model/06_pipeline.ipynb #wmdata02
+@dataclass
+class WorldModelDataConfig:
+    out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'folder (the file is <env>.h5 in it) or a .h5 path'})
+    env: str = field(default='cheetah-run', metadata={'help': f"environment(s), comma-separated, of: {', '.join(sorted(ENVIRONMENTS))}"})
+    episodes: Annotated[int, Range(ge=2)] = 100
+    steps: PosInt = field(default=500, metadata={'help': 'decisions per episode'})
+    action_repeat: PosInt = 2
+    policy: Literal['all', 'random', 'scripted', 'mixed'] = 'all'
+    workers: PosInt = field(default_factory=lambda: max(1, min(8, os.cpu_count() or 2)))
+    seed: NonNegInt = 0
+
+    @property
+    def envs(self) -> list[str]: return [e.strip() for e in self.env.split(',') if e.strip()]
+
+    def invalid(self):
+        for e in self.envs:
+            try: env_spec(e)
+            except ValueError as err: yield 'env', str(err)
+        if len(self.envs) > 1 and self.out is not None and Path(self.out).suffix in ('.h5', '.hdf5'):
+            yield 'out', 'several environments need a folder'
+
+def collect_data(cfg: WorldModelDataConfig) -> Path:
+    "Collect every environment of `cfg` into its own HDF5 file; the last file's path."
+    for env in cfg.envs:
+        path = collect(env, cfg.episodes, cfg.out, cfg.policy, cfg.steps, cfg.action_repeat, workers=cfg.workers, seed=cfg.seed)
         print(path)
     return path
+
+DATA_COMMAND = DataCommand('world_model', WorldModelDataConfig, collect_data, 'Collect DeepMind Control episodes rendered 64x64 into HDF5.')
+data_main = DATA_COMMAND
 
 # %% ../../nbs/world_model/06_pipeline.ipynb #c018
 class EpisodeBrowser:
