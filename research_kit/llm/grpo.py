@@ -15,6 +15,7 @@ import torch
 
 from ..affine.evaluation import grade
 from .lm import LoraSettings, lora_config
+from .sft import LMTrainSettings
 from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat
 from ..core.training import bf16_available
 
@@ -46,19 +47,16 @@ def verifier_reward(prompts, completions, task, **kwargs) -> list[float]:
 
 # %% ../../nbs/llm/05_grpo.ipynb #c010
 @dataclass
-class GRPOSettings:
+class GRPOSettings(LMTrainSettings):
     learning_rate: PosFloat = 1e-6
-    num_generations: Annotated[int, Range(ge=2)] = 8
     batch_size: PosInt = 8  # completions per device per step (a multiple of num_generations)
     grad_accum: PosInt = 1
+    logging_steps: PosInt = 5
+    num_generations: Annotated[int, Range(ge=2)] = 8
     max_steps: PosInt = 200
     max_completion_length: PosInt = 512
     temperature: PosFloat = 1.0
     beta: NonNegFloat = 0.04
-    logging_steps: PosInt = 5
-    use_lora: bool = True
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    seed: NonNegInt = 0
     def invalid(self):
         if self.batch_size % self.num_generations:
             yield 'batch_size', f'{self.batch_size} is not a multiple of num_generations={self.num_generations}'
@@ -67,7 +65,7 @@ class GRPOSettings:
 def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, output_dir, run=None) -> dict:
     "GRPO with the verifiers as rewards; returns the trainer and the mean reward of the first and last logged steps."
     from trl import GRPOConfig, GRPOTrainer
-    from research_kit.llm.sft import _log_callback
+    from research_kit.llm.sft import log_callback
     gpu = torch.cuda.is_available()
     args = GRPOConfig(output_dir=str(output_dir), learning_rate=settings.learning_rate, num_generations=settings.num_generations,
                       per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
@@ -79,7 +77,7 @@ def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, 
     if settings.use_lora and not hasattr(model, 'peft_config'):
         peft_config = lora_config(settings.lora)
     trainer = GRPOTrainer(model=model, reward_funcs=[verifier_reward], args=args, train_dataset=grpo_dataset(tasks),
-                          processing_class=tokenizer, peft_config=peft_config, callbacks=[_log_callback(run)])
+                          processing_class=tokenizer, peft_config=peft_config, callbacks=[log_callback(run)])
     trainer.train()
     rewards = [h['reward'] for h in trainer.state.log_history if 'reward' in h]
     return {'trainer': trainer, 'reward_first': rewards[0] if rewards else None, 'reward_last': rewards[-1] if rewards else None,

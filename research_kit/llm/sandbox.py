@@ -47,7 +47,7 @@ class Result:
     @property
     def ok(self) -> bool: return self.verdict == 'ok'
 
-# %% ../../nbs/llm/00_sandbox.ipynb #c007
+# %% ../../nbs/llm/00_sandbox.ipynb #b3971141
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 0x1, 0x2, 0x4, 0x20, 0x1000, 0x2000, 0x4000, 0x40000
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
@@ -56,6 +56,7 @@ _UID_BASE = 200_000                   # sandbox uids are _UID_BASE + worker pid:
 _PRELOAD = ('math', 're', 'itertools', 'functools', 'collections', 'heapq', 'bisect', 'string', 'random',
             'json', 'fractions', 'decimal', 'statistics', 'operator', 'copy', 'traceback')
 
+# %% ../../nbs/llm/00_sandbox.ipynb #15fd2972
 def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
@@ -64,6 +65,7 @@ def _check(ret: int, what: str):
         e = ctypes.get_errno()
         raise OSError(e, f'{what}: {os.strerror(e)}')
 
+# %% ../../nbs/llm/00_sandbox.ipynb #2c5028ca
 def _private_tmp(size_mb: int, uid: int | None) -> str:
     "New mount namespace with fresh tmpfs on /tmp, /var/tmp, /dev/shm; return the working folder."
     libc = _libc()
@@ -77,13 +79,19 @@ def _private_tmp(size_mb: int, uid: int | None) -> str:
     if uid is not None: os.chown('/tmp/work', uid, uid)
     return '/tmp/work'
 
+# %% ../../nbs/llm/00_sandbox.ipynb #7e3449a7
+def _blocked_parent(path: Path) -> Path | None:
+    "The outermost folder of `path` (itself included) that others may not enter, or None."
+    return next((p for p in [*reversed(path.parents), path] if not os.stat(p).st_mode & 0o001), None)
+
+# %% ../../nbs/llm/00_sandbox.ipynb #5aeb1aa0
 def _expose_stdlib() -> str | None:
     """In the worker's own mount namespace: when the standard library sits under a folder other users cannot enter
     (e.g. a pyenv Python under /root), hide that folder under an empty tmpfs and bind the library back read-only, so
     the unprivileged program can import it but sees nothing else there. Returns the hidden folder, if any."""
     import tempfile
     base = Path(os.__file__).resolve().parent.parent          # .../lib, holding python3.X and lib-dynload
-    blocked = next((p for p in [*reversed(base.parents), base] if not os.stat(p).st_mode & 0o001), None)
+    blocked = _blocked_parent(base)
     if blocked is None: return None
     libc = _libc()
     stage = tempfile.mkdtemp(prefix='rk-stdlib-')
@@ -98,6 +106,7 @@ def _expose_stdlib() -> str | None:
     os.rmdir(stage)
     return str(blocked)
 
+# %% ../../nbs/llm/00_sandbox.ipynb #a6e4d769
 class _CapHeader(ctypes.Structure): _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
 class _CapData(ctypes.Structure): _fields_ = [('effective', ctypes.c_uint32), ('permitted', ctypes.c_uint32), ('inheritable', ctypes.c_uint32)]
 
@@ -105,10 +114,21 @@ def _drop_capabilities(libc) -> None:
     "Clear every capability of this process (capset with empty sets, version 3)."
     _check(libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()), 'capset')
 
+# %% ../../nbs/llm/00_sandbox.ipynb #d1dbbef5
+def _rlimits(lim: dict) -> list[tuple]:
+    "The `setrlimit` calls for limits `lim` (a `Limits` as a dict); the CPU hard limit is one second above the soft one."
+    mb = 1 << 20
+    return [(resource.RLIMIT_CPU, (lim['cpu_seconds'], lim['cpu_seconds'] + 1)),
+            (resource.RLIMIT_AS, (lim['memory_mb'] * mb,) * 2),
+            (resource.RLIMIT_FSIZE, (lim['file_size_mb'] * mb,) * 2),
+            (resource.RLIMIT_NPROC, (lim['max_processes'],) * 2),
+            (resource.RLIMIT_NOFILE, (lim['max_open_files'],) * 2),
+            (resource.RLIMIT_CORE, (0, 0))]
+
+# %% ../../nbs/llm/00_sandbox.ipynb #25a57849
 def _enter_sandbox(req: dict, caps: dict, uid: int | None, cgroup: str | None, fds: tuple) -> None:
     "In the forked child: isolate, limit, drop privileges, then run the program; never returns."
     stdin_fd, out_w, err_w = fds
-    rc = 1
     try:
         os.setsid()
         if cgroup:
@@ -120,14 +140,7 @@ def _enter_sandbox(req: dict, caps: dict, uid: int | None, cgroup: str | None, f
         os.closerange(3, 65536)
         libc = _libc()
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        mb = 1 << 20
-        for res, value in ((resource.RLIMIT_CPU, (lim['cpu_seconds'], lim['cpu_seconds'] + 1)),
-                           (resource.RLIMIT_AS, (lim['memory_mb'] * mb,) * 2),
-                           (resource.RLIMIT_FSIZE, (lim['file_size_mb'] * mb,) * 2),
-                           (resource.RLIMIT_NPROC, (lim['max_processes'],) * 2),
-                           (resource.RLIMIT_NOFILE, (lim['max_open_files'],) * 2),
-                           (resource.RLIMIT_CORE, (0, 0))):
-            resource.setrlimit(res, value)
+        for res, value in _rlimits(lim): resource.setrlimit(res, value)
         if uid is not None:
             os.setgroups([]); os.setgid(uid); os.setuid(uid)
         else: _drop_capabilities(libc)          # a worker in its own user namespace holds capabilities there
@@ -137,9 +150,16 @@ def _enter_sandbox(req: dict, caps: dict, uid: int | None, cgroup: str | None, f
     except BaseException as e:
         os.write(err_w, f'sandbox setup failed: {type(e).__name__}: {e}\n'.encode())
         os._exit(125)
-    rc = _exec_program(req['code'], req.get('argv') or [])
-    os._exit(rc)
+    os._exit(_exec_program(req['code'], req.get('argv') or []))
 
+# %% ../../nbs/llm/00_sandbox.ipynb #de8ff1ea
+def _exit_status(e: SystemExit) -> int:
+    if e.code is None: return 0
+    if isinstance(e.code, int): return e.code & 0xFF
+    print(e.code, file=sys.stderr)
+    return 1
+
+# %% ../../nbs/llm/00_sandbox.ipynb #ae31ce68
 def _exec_program(code: str, argv: list) -> int:
     "Run `code` as `__main__` on fds 0-2 the way `python program.py` would; return the exit status."
     import builtins, traceback
@@ -151,11 +171,7 @@ def _exec_program(code: str, argv: list) -> int:
     rc = 0
     try:
         exec(compile(code, 'program.py', 'exec'), {'__name__': '__main__', '__builtins__': builtins, '__file__': 'program.py'})
-    except SystemExit as e:
-        if e.code is None: rc = 0
-        elif isinstance(e.code, int): rc = e.code & 0xFF
-        else:
-            print(e.code, file=sys.stderr); rc = 1
+    except SystemExit as e: rc = _exit_status(e)
     except BaseException:
         try: traceback.print_exc()
         except BaseException: pass
@@ -165,7 +181,16 @@ def _exec_program(code: str, argv: list) -> int:
         except BaseException: rc = rc or 120
     return rc
 
-# %% ../../nbs/llm/00_sandbox.ipynb #c009
+# %% ../../nbs/llm/00_sandbox.ipynb #a585af38
+def _reap_all() -> None:
+    "Reap every exited child (orphans are re-parented to us: we are a child subreaper)."
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError: return
+        if pid == 0: return
+
+# %% ../../nbs/llm/00_sandbox.ipynb #71d87f69
 def _kill_cgroup(cgroup: str | None) -> None:
     "SIGKILL everything in the cgroup until it is empty (a fork bomb is held by pids.max, so this converges)."
     if not cgroup: return
@@ -180,21 +205,33 @@ def _kill_cgroup(cgroup: str | None) -> None:
         _reap_all()
         time.sleep(0.0005)
 
+# %% ../../nbs/llm/00_sandbox.ipynb #0dd6b0ba
+def _parents() -> dict[int, int]:
+    "pid -> parent pid of every process in /proc."
+    parent = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit(): continue
+        try: stat = Path('/proc', entry, 'stat').read_text()
+        except OSError: continue
+        parent[int(entry)] = int(stat[stat.rindex(')') + 2:].split()[1])
+    return parent
+
+# %% ../../nbs/llm/00_sandbox.ipynb #ebccd264
+def _descendants(parent: dict[int, int], root: int) -> set[int]:
+    "Every process below `root` in the `parent` map (not `root` itself)."
+    mine, frontier = set(), {root}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - mine
+        mine |= frontier
+    return mine
+
+# %% ../../nbs/llm/00_sandbox.ipynb #d5aabd7d
 def _kill_descendants() -> int:
     """Without a cgroup: SIGKILL every descendant of this worker until none is left; return how many there were.
     The worker is a child subreaper, so processes that left the program's session are re-parented to it."""
     seen, me, deadline = set(), os.getpid(), time.monotonic() + 5.0
     while time.monotonic() < deadline:
-        parent = {}
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit(): continue
-            try: stat = Path('/proc', entry, 'stat').read_text()
-            except OSError: continue
-            parent[int(entry)] = int(stat[stat.rindex(')') + 2:].split()[1])
-        mine, frontier = set(), {me}
-        while frontier:
-            frontier = {p for p, pp in parent.items() if pp in frontier} - mine
-            mine |= frontier
+        mine = _descendants(_parents(), me)
         if not mine: break
         for p in mine:
             try: os.kill(p, signal.SIGKILL)
@@ -204,14 +241,7 @@ def _kill_descendants() -> int:
         time.sleep(0.001)
     return len(seen)
 
-def _reap_all() -> None:
-    "Reap every exited child (orphans are re-parented to us: we are a child subreaper)."
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError: return
-        if pid == 0: return
-
+# %% ../../nbs/llm/00_sandbox.ipynb #b9fd747f
 def _classify(status: int | None, cut: str | None, cpu: float, lim: dict, stderr: str) -> tuple:
     "(verdict, exit_code, signal name, detail) of a finished program."
     if cut == 'timeout': return 'timeout', None, 'SIGKILL', f"wall clock over {lim['wall_seconds']} s"
@@ -231,12 +261,11 @@ def _classify(status: int | None, cut: str | None, cpu: float, lim: dict, stderr
         return 'file_limit', code, None, last[-200:]
     return 'error', code, None, last[-200:] or f'exit status {code}'
 
-def _run_one(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> dict:
-    "Fork a sandboxed child for `req`, supervise it and return the result as a dict."
-    import shutil, tempfile
-    lim = req['limits']
-    if cgroup:
-        Path(cgroup, 'pids.max').write_text(str(lim['max_processes'] + 1))
+# %% ../../nbs/llm/00_sandbox.ipynb #d5253e70
+def _spawn(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> tuple:
+    "Fork the sandboxed child for `req`; return (pid, start time, stdout read end, stderr read end, workdir to delete or None)."
+    import tempfile
+    if cgroup: Path(cgroup, 'pids.max').write_text(str(req['limits']['max_processes'] + 1))
     stdin_fd = os.memfd_create('stdin')
     os.write(stdin_fd, req.get('stdin', '').encode('utf-8', 'surrogateescape')); os.lseek(stdin_fd, 0, 0)
     out_r, out_w = os.pipe(); err_r, err_w = os.pipe()
@@ -251,6 +280,25 @@ def _run_one(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> dict
         os.close(out_r); os.close(err_r)
         _enter_sandbox(req, caps, uid, cgroup, (stdin_fd, out_w, err_w))
     for fd in (stdin_fd, out_w, err_w): os.close(fd)
+    return pid, start, out_r, err_r, workdir
+
+# %% ../../nbs/llm/00_sandbox.ipynb #fb39ddf5
+def _stop(pid: int, cgroup: str | None) -> tuple:
+    "(wait status, rusage, leftovers killed) of program `pid`, killed with everything it started."
+    leftovers = 0
+    if cgroup:
+        try: leftovers = len(set(Path(cgroup, 'cgroup.procs').read_text().split()) - {str(pid)})
+        except OSError: pass
+    try: os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError): pass
+    _, status, rusage = os.wait4(pid, 0)
+    if cgroup: _kill_cgroup(cgroup)
+    else: leftovers = _kill_descendants()
+    return status, rusage, leftovers
+
+# %% ../../nbs/llm/00_sandbox.ipynb #f7e1e995
+def _supervise(pid: int, out_r: int, err_r: int, lim: dict, cgroup: str | None, start: float) -> dict:
+    "Watch program `pid` to its end; returns its output bytes, wait status, rusage, why it was cut off and leftovers."
     pidfd = os.pidfd_open(pid)
     bufs = {out_r: bytearray(), err_r: bytearray()}
     poller = select.poll()
@@ -259,16 +307,8 @@ def _run_one(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> dict
     open_fds, deadline = {out_r, err_r}, start + lim['wall_seconds']
 
     def stop(cut=None):
-        "Kill the program's group while its leader is unreaped (so the group id cannot be reused), reap, empty the cgroup."
         st['cut'] = cut
-        if cgroup:
-            try: st['leftovers'] = len(set(Path(cgroup, 'cgroup.procs').read_text().split()) - {str(pid)})
-            except OSError: pass
-        try: os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError): pass
-        _, st['status'], st['rusage'] = os.wait4(pid, 0)
-        if cgroup: _kill_cgroup(cgroup)
-        else: st['leftovers'] = _kill_descendants()
+        st['status'], st['rusage'], st['leftovers'] = _stop(pid, cgroup)
         poller.unregister(pidfd)
         st['drain_until'] = time.monotonic() + 1.0
 
@@ -290,18 +330,76 @@ def _run_one(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> dict
             room = lim['max_output_bytes'] - len(bufs[fd])
             bufs[fd] += chunk[:max(room, 0)]
             if len(chunk) > room and st['status'] is None: stop('output')
-    status, rusage, cut, leftovers = st['status'], st['rusage'], st['cut'], st['leftovers']
-    _reap_all()
-    for fd in (out_r, err_r, pidfd): os.close(fd)
-    if workdir: shutil.rmtree(workdir, ignore_errors=True)
-    wall = time.monotonic() - start
-    cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
-    stdout = bufs[out_r].decode('utf-8', 'replace'); stderr = bufs[err_r].decode('utf-8', 'replace')
-    verdict, code, sig, detail = _classify(status, cut, cpu, lim, stderr)
-    return dict(verdict=verdict, exit_code=code, signal=sig, stdout=stdout, stderr=stderr, wall_seconds=wall,
-                cpu_seconds=cpu, leftovers_killed=leftovers, detail=detail)
+    os.close(pidfd)
+    return dict(stdout=bytes(bufs[out_r]), stderr=bytes(bufs[err_r]), **{k: st[k] for k in ('status', 'rusage', 'cut', 'leftovers')})
 
-# %% ../../nbs/llm/00_sandbox.ipynb #c011
+# %% ../../nbs/llm/00_sandbox.ipynb #28eec1cb
+def _run_one(req: dict, caps: dict, uid: int | None, cgroup: str | None) -> dict:
+    "Fork a sandboxed child for `req`, supervise it and return the result as a dict."
+    import shutil
+    lim = req['limits']
+    pid, start, out_r, err_r, workdir = _spawn(req, caps, uid, cgroup)
+    seen = _supervise(pid, out_r, err_r, lim, cgroup, start)
+    _reap_all()
+    for fd in (out_r, err_r): os.close(fd)
+    if workdir: shutil.rmtree(workdir, ignore_errors=True)
+    wall, rusage = time.monotonic() - start, seen['rusage']
+    cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
+    stdout, stderr = seen['stdout'].decode('utf-8', 'replace'), seen['stderr'].decode('utf-8', 'replace')
+    verdict, code, sig, detail = _classify(seen['status'], seen['cut'], cpu, lim, stderr)
+    return dict(verdict=verdict, exit_code=code, signal=sig, stdout=stdout, stderr=stderr, wall_seconds=wall,
+                cpu_seconds=cpu, leftovers_killed=seen['leftovers'], detail=detail)
+
+# %% ../../nbs/llm/00_sandbox.ipynb #37df6ac2
+def _enter_network_namespace(libc, root: bool, caps: dict) -> bool:
+    "unshare the network (and, without root, the user) namespace; note failures in `caps`; True if in a user namespace."
+    if root:
+        if libc.unshare(_CLONE_NEWNET) == 0: caps['network_namespace'] = True
+        else: caps['notes'].append(f'no network namespace: unshare failed ({os.strerror(ctypes.get_errno())})')
+        return False
+    uid_, gid_ = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+        caps['notes'].append(f'no network namespace: unshare(CLONE_NEWUSER|CLONE_NEWNET) failed ({os.strerror(ctypes.get_errno())})')
+        return False
+    caps['network_namespace'] = True
+    try:
+        Path('/proc/self/setgroups').write_text('deny')
+        Path('/proc/self/uid_map').write_text(f'{uid_} {uid_} 1')
+        Path('/proc/self/gid_map').write_text(f'{gid_} {gid_} 1')
+        return True
+    except OSError as e:
+        caps['notes'].append(f'user namespace without id maps: {e}')
+        return False
+
+# %% ../../nbs/llm/00_sandbox.ipynb #32970bf6
+def _worker_mounts(libc, root: bool, caps: dict) -> None:
+    "Private mount namespace for the worker; sets caps['private_tmp'] from a probe."
+    try:
+        _check(libc.unshare(_CLONE_NEWNS), 'unshare(CLONE_NEWNS)')
+        _check(libc.mount(b'none', b'/', None, _MS_REC | _MS_PRIVATE, None), 'mount --make-rprivate /')
+        hidden = _expose_stdlib() if root else None
+        if hidden: caps['notes'].append(f'{hidden} hidden from programs; the standard library is bound back read-only')
+    except OSError as e: caps['notes'].append(f'no private mount namespace for the worker: {e}')
+    pid = os.fork()                              # probe the per-program mount namespace in a throwaway child
+    if pid == 0:
+        try: _private_tmp(1, None); os._exit(0)
+        except BaseException: os._exit(1)
+    caps['private_tmp'] = os.waitpid(pid, 0)[1] == 0
+
+# %% ../../nbs/llm/00_sandbox.ipynb #ba7ee813
+def _worker_cgroup(root: bool, caps: dict) -> str | None:
+    "The worker's pids cgroup folder, or None where there is none (sets caps['pids_cgroup'])."
+    if not (root and _CGROUP_PIDS.is_dir()): return None
+    try:
+        d = _CGROUP_PIDS / f'research_kit_sandbox_{os.getpid()}'
+        d.mkdir(exist_ok=True)
+        caps['pids_cgroup'] = True
+        return str(d)
+    except OSError as e:
+        caps['notes'].append(f'no pids cgroup: {e}')
+        return None
+
+# %% ../../nbs/llm/00_sandbox.ipynb #9e93c423
 def _setup_worker() -> tuple:
     "Enter the network namespace, make a cgroup, pick the uid; return (capabilities, uid, cgroup)."
     libc = _libc()
@@ -309,47 +407,17 @@ def _setup_worker() -> tuple:
     caps = {'root': root, 'network_namespace': False, 'private_tmp': False, 'unprivileged_uid': root,
             'pids_cgroup': False, 'notes': []}
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    userns = False
-    if root:
-        if libc.unshare(_CLONE_NEWNET) == 0: caps['network_namespace'] = True
-        else: caps['notes'].append(f'no network namespace: unshare failed ({os.strerror(ctypes.get_errno())})')
-    else:
-        # Without root: a user namespace of our own (our uid mapped to itself) owns the new network and mount namespaces.
-        uid_, gid_ = os.getuid(), os.getgid()
-        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
-            caps['network_namespace'] = True
-            try:
-                Path('/proc/self/setgroups').write_text('deny')
-                Path('/proc/self/uid_map').write_text(f'{uid_} {uid_} 1')
-                Path('/proc/self/gid_map').write_text(f'{gid_} {gid_} 1')
-                userns = True
-            except OSError as e: caps['notes'].append(f'user namespace without id maps: {e}')
-        else: caps['notes'].append(f'no network namespace: unshare(CLONE_NEWUSER|CLONE_NEWNET) failed ({os.strerror(ctypes.get_errno())})')
-    if root or userns:
-        try:
-            _check(libc.unshare(_CLONE_NEWNS), 'unshare(CLONE_NEWNS)')
-            _check(libc.mount(b'none', b'/', None, _MS_REC | _MS_PRIVATE, None), 'mount --make-rprivate /')
-            hidden = _expose_stdlib() if root else None
-            if hidden: caps['notes'].append(f'{hidden} hidden from programs; the standard library is bound back read-only')
-        except OSError as e: caps['notes'].append(f'no private mount namespace for the worker: {e}')
-        pid = os.fork()                              # probe the per-program mount namespace in a throwaway child
-        if pid == 0:
-            try: _private_tmp(1, None); os._exit(0)
-            except BaseException: os._exit(1)
-        caps['private_tmp'] = os.waitpid(pid, 0)[1] == 0
+    userns = _enter_network_namespace(libc, root, caps)
+    if root or userns: _worker_mounts(libc, root, caps)
     caps['user_namespace'] = userns
     if not caps['private_tmp']: caps['notes'].append('no private /tmp: programs get a fresh folder under the system temp dir')
-    uid, cgroup = (_UID_BASE + os.getpid() if root else None), None
-    if root and _CGROUP_PIDS.is_dir():
-        try:
-            d = _CGROUP_PIDS / f'research_kit_sandbox_{os.getpid()}'
-            d.mkdir(exist_ok=True)
-            cgroup, caps['pids_cgroup'] = str(d), True
-        except OSError as e: caps['notes'].append(f'no pids cgroup: {e}')
+    uid = _UID_BASE + os.getpid() if root else None
+    cgroup = _worker_cgroup(root, caps)
     if not root: caps['notes'].append('not root: no separate uid, RLIMIT_NPROC counts all of this user\'s processes')
     caps['uid'] = uid
     return caps, uid, cgroup
 
+# %% ../../nbs/llm/00_sandbox.ipynb #f9cc3188
 def _worker_main(once: bool) -> None:
     "The worker loop: one JSON request per line on stdin, one JSON result per line on stdout."
     import importlib
@@ -378,7 +446,7 @@ def _worker_main(once: bool) -> None:
 if __name__ == '__main__' and len(sys.argv) > 1 and sys.argv[1] in ('--sandbox-worker', '--sandbox-once'):
     _worker_main(once=sys.argv[1] == '--sandbox-once')
 
-# %% ../../nbs/llm/00_sandbox.ipynb #c014
+# %% ../../nbs/llm/00_sandbox.ipynb #c6ef33c8
 def _script_path() -> str:
     "This module's file, the workers' script (also when the code runs in its notebook)."
     if __name__ == 'research_kit.llm.sandbox' or '__file__' in globals() and __file__.endswith('sandbox.py'):
@@ -389,10 +457,25 @@ def _script_path() -> str:
 _SCRIPT = _script_path()
 _WORKER_CMD = lambda mode: [sys.executable, '-I', '-S', _SCRIPT, mode]
 
+# %% ../../nbs/llm/00_sandbox.ipynb #1a473b79
 def _request(code: str, stdin: str, limits: Limits, argv=()) -> bytes:
     if not isinstance(code, str): raise TypeError(f'code must be a str, got {type(code).__name__}')
     return (json.dumps({'code': code, 'stdin': stdin or '', 'limits': asdict(limits), 'argv': list(argv)}) + '\n').encode()
 
+# %% ../../nbs/llm/00_sandbox.ipynb #749eb1bc
+def _patch(f):
+    "fastcore's `@patch` for the worker: add `f` to the class of its annotated first parameter."
+    import builtins
+    cls = next(iter(f.__annotations__.values()))
+    if isinstance(cls, str): cls = eval(cls, f.__globals__)
+    f.__qualname__ = f'{cls.__name__}.{f.__name__}'
+    setattr(cls, f.__name__, f)
+    return f.__globals__.get(f.__name__, builtins.__dict__.get(f.__name__))
+
+try: from fastcore.basics import patch
+except ImportError: patch = _patch
+
+# %% ../../nbs/llm/00_sandbox.ipynb #ae9a3f6a
 class SandboxWorker:
     "One pre-forked worker process; `run` sends it a program and waits for the verdict."
     def __init__(self):
@@ -408,36 +491,40 @@ class SandboxWorker:
         line = self.proc.stdout.readline()
         return json.loads(line) if line else None
 
-    def run(self, code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:
-        limits = limits or Limits()
-        try:
-            self.proc.stdin.write(_request(code, stdin, limits, argv)); self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            self.close()
-            return Result('sandbox_error', detail='the sandbox worker had died; it is replaced on the next run')
-        res = self._read(limits.wall_seconds + 15)
-        if res is None:
-            self.close()
-            return Result('sandbox_error', detail='the sandbox worker stopped answering')
-        return Result(**res)
-
     @property
     def alive(self) -> bool: return self.proc.poll() is None
 
-    def close(self):
-        if self.proc.poll() is None:
-            try: self.proc.stdin.close()
-            except OSError: pass
-            try: self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill(); self.proc.wait()
-        cg = _CGROUP_PIDS / f'research_kit_sandbox_{self.pid}'
-        if cg.is_dir():
-            _kill_cgroup(str(cg))
-            try: cg.rmdir()
-            except OSError: pass
+# %% ../../nbs/llm/00_sandbox.ipynb #6e82e14a
+@patch
+def run(self: SandboxWorker, code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:
+    limits = limits or Limits()
+    try:
+        self.proc.stdin.write(_request(code, stdin, limits, argv)); self.proc.stdin.flush()
+    except (BrokenPipeError, ValueError):
+        self.close()
+        return Result('sandbox_error', detail='the sandbox worker had died; it is replaced on the next run')
+    res = self._read(limits.wall_seconds + 15)
+    if res is None:
+        self.close()
+        return Result('sandbox_error', detail='the sandbox worker stopped answering')
+    return Result(**res)
 
-# %% ../../nbs/llm/00_sandbox.ipynb #c015
+# %% ../../nbs/llm/00_sandbox.ipynb #7f748fe0
+@patch
+def close(self: SandboxWorker):
+    if self.proc.poll() is None:
+        try: self.proc.stdin.close()
+        except OSError: pass
+        try: self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill(); self.proc.wait()
+    cg = _CGROUP_PIDS / f'research_kit_sandbox_{self.pid}'
+    if cg.is_dir():
+        _kill_cgroup(str(cg))
+        try: cg.rmdir()
+        except OSError: pass
+
+# %% ../../nbs/llm/00_sandbox.ipynb #be723510
 class SandboxPool:
     "`workers` sandbox workers reused across programs; each program still runs in its own fresh sandbox."
     def __init__(self, workers: int = 2, limits: Limits | None = None):
@@ -448,27 +535,6 @@ class SandboxPool:
         self._cv = threading.Condition()
         self.capabilities = self._idle[0].capabilities
 
-    def run(self, code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:
-        "Run one program (blocks until a worker is free)."
-        with self._cv:
-            while not self._idle: self._cv.wait()
-            w = self._idle.pop()
-        try:
-            if not w.alive:                          # a worker that died is replaced (its cgroup emptied first)
-                w.close(); self._all.remove(w); w = SandboxWorker(); self._all.append(w)
-            return w.run(code, stdin, limits or self.limits, argv)
-        finally:
-            with self._cv:
-                self._idle.append(w); self._cv.notify()
-
-    def map(self, jobs, limits: Limits | None = None) -> list[Result]:
-        "Run jobs (`code`, `(code, stdin)` or `(code, stdin, limits)`) on all workers at once; results in order."
-        from concurrent.futures import ThreadPoolExecutor
-        jobs = [(j,) if isinstance(j, str) else tuple(j) for j in jobs]
-        run = lambda j: self.run(j[0], j[1] if len(j) > 1 else '', j[2] if len(j) > 2 else limits)
-        with ThreadPoolExecutor(len(self._all)) as ex:
-            return list(ex.map(run, jobs))
-
     @property
     def worker_pids(self) -> list[int]: return [w.pid for w in self._all]
     @property
@@ -478,6 +544,31 @@ class SandboxPool:
         for w in self._all: w.close()
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
+
+# %% ../../nbs/llm/00_sandbox.ipynb #ade136db
+@patch
+def run(self: SandboxPool, code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:
+    "Run one program (blocks until a worker is free)."
+    with self._cv:
+        while not self._idle: self._cv.wait()
+        w = self._idle.pop()
+    try:
+        if not w.alive:                          # a worker that died is replaced (its cgroup emptied first)
+            w.close(); self._all.remove(w); w = SandboxWorker(); self._all.append(w)
+        return w.run(code, stdin, limits or self.limits, argv)
+    finally:
+        with self._cv:
+            self._idle.append(w); self._cv.notify()
+
+# %% ../../nbs/llm/00_sandbox.ipynb #05225de3
+@patch
+def map(self: SandboxPool, jobs, limits: Limits | None = None) -> list[Result]:
+    "Run jobs (`code`, `(code, stdin)` or `(code, stdin, limits)`) on all workers at once; results in order."
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(j,) if isinstance(j, str) else tuple(j) for j in jobs]
+    run = lambda j: self.run(j[0], j[1] if len(j) > 1 else '', j[2] if len(j) > 2 else limits)
+    with ThreadPoolExecutor(len(self._all)) as ex:
+        return list(ex.map(run, jobs))
 
 # %% ../../nbs/llm/00_sandbox.ipynb #37ace200
 def run_fresh(code: str, stdin: str = '', limits: Limits | None = None, argv=()) -> Result:

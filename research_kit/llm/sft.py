@@ -19,29 +19,34 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
 from ..core.training import bf16_available
 
 # %% auto #0
-__all__ = ['VARLEN_ATTENTION', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention', 'use_varlen_attention',
-           'sft_config', 'drop_long_rows', 'sft_train', 'export_model']
+__all__ = ['VARLEN_ATTENTION', 'LMTrainSettings', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention',
+           'use_varlen_attention', 'log_callback', 'sft_config', 'drop_long_rows', 'sft_train', 'export_model']
 
 # %% ../../nbs/llm/02_sft.ipynb #c005
 @dataclass
-class SFTSettings:
+class LMTrainSettings:
+    "The knobs every LM trainer here shares (SFT and GRPO extend it, overriding defaults where they differ)."
     learning_rate: PosFloat = 2e-5
+    batch_size: PosInt = 4                                         # per device
+    grad_accum: PosInt = 4
+    logging_steps: PosInt = 10
+    use_lora: bool = True
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    seed: NonNegInt = 0
+
+# %% ../../nbs/llm/02_sft.ipynb #8867ec9a
+@dataclass
+class SFTSettings(LMTrainSettings):
     epochs: PosFloat = 3.0
     warmup_ratio: Rate = 0.03
     weight_decay: NonNegFloat = 0.01
     max_grad_norm: NonNegFloat = 1.0
-    batch_size: PosInt = 4                                         # per device
-    grad_accum: PosInt = 4
     max_length: PosInt = 1024
     batching: Literal['padding_free', 'packing', 'padded'] = 'padding_free'
     eval_fraction: Rate = 0.1
     eval_steps: PosInt = 50
-    logging_steps: PosInt = 10
     save_total_limit: PosInt = 2
-    use_lora: bool = True
-    lora: LoraSettings = field(default_factory=LoraSettings)
     gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'  # auto: on a GPU only
-    seed: NonNegInt = 0
 
 # %% ../../nbs/llm/02_sft.ipynb #c007
 def check_rows(rows: Sequence[dict], where: str = 'rows') -> list[dict]:
@@ -112,7 +117,8 @@ def use_varlen_attention(model):
     return model
 
 # %% ../../nbs/llm/02_sft.ipynb #c013
-def _log_callback(run):
+def log_callback(run):
+    "A `TrainerCallback` that logs the trainer's numeric logs to `run` at each global step (`run=None`: logs nothing)."
     from transformers import TrainerCallback
     class RunLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):
@@ -120,6 +126,7 @@ def _log_callback(run):
                 run.log(state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
     return RunLog()
 
+# %% ../../nbs/llm/02_sft.ipynb #62d7012a
 def sft_config(settings: SFTSettings, output_dir, **extra):
     "TRL `SFTConfig` for these settings (bf16 and gradient checkpointing only on a GPU); `extra` overrides any field."
     from trl import SFTConfig
@@ -168,7 +175,7 @@ def sft_train(model, tokenizer, rows: Sequence[dict], settings: SFTSettings, out
     model.config.use_cache = False
     if settings.batching != 'padded': use_varlen_attention(model)
     trainer = SFTTrainer(model=model, args=sft_config(settings, output_dir), train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[_log_callback(run)])
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[log_callback(run)])
     before = trainer.evaluate()['eval_loss']
     trainer.train()
     after = trainer.evaluate()['eval_loss']
