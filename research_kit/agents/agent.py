@@ -12,6 +12,8 @@ import argparse, json, random, re, shlex, sys, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from ..core.files import atomic_write_json
 from .knowledge import answer_matches, extract_answer, make_knowledge_base, mhqa_ground_truth, search
 from ..core.config import argtype, PosInt, NonNegInt
@@ -77,22 +79,28 @@ class Toolbox:
     def __init__(self, kb: dict | None = None, pool=None, limits=None):
         self.kb, self.pool, self.limits = kb, pool, limits
 
-    def bash(self, command: str) -> dict:
-        kind, arg = parse_command(command)
-        if kind == 'echo': return {'returncode': 0, 'stdout': arg + '\n', 'stderr': ''}
-        if kind == 'unsupported':
-            return {'returncode': 127, 'stdout': '', 'stderr': "sandbox: only `python -c CODE` and `echo` can run here"}
-        from research_kit.llm.sandbox import Limits, run_program
-        res = run_program(arg, limits=self.limits or Limits(wall_seconds=10, cpu_seconds=5), pool=self.pool)
-        rc = res.exit_code if res.exit_code is not None else -1
-        return {'returncode': rc, 'stdout': res.stdout[:2000], 'stderr': (res.stderr or (res.detail if not res.ok else ''))[:2000]}
+# %% ../../nbs/agents/01_agent.ipynb #f4e56ab8
+@patch
+def bash(self: Toolbox, command: str) -> dict:
+    kind, arg = parse_command(command)
+    if kind == 'echo': return {'returncode': 0, 'stdout': arg + '\n', 'stderr': ''}
+    if kind == 'unsupported':
+        return {'returncode': 127, 'stdout': '', 'stderr': "sandbox: only `python -c CODE` and `echo` can run here"}
+    from research_kit.llm.sandbox import Limits, run_program
+    res = run_program(arg, limits=self.limits or Limits(wall_seconds=10, cpu_seconds=5), pool=self.pool)
+    rc = res.exit_code if res.exit_code is not None else -1
+    return {'returncode': rc, 'stdout': res.stdout[:2000], 'stderr': (res.stderr or (res.detail if not res.ok else ''))[:2000]}
 
-    def load_context(self, path: str) -> str:
-        try: return load_context_file(path)[:MAX_CONTEXT_CHARS]
-        except (OSError, ValueError) as e: return f"ERROR: {e}"
+# %% ../../nbs/agents/01_agent.ipynb #a548e886
+@patch
+def load_context(self: Toolbox, path: str) -> str:
+    try: return load_context_file(path)[:MAX_CONTEXT_CHARS]
+    except (OSError, ValueError) as e: return f"ERROR: {e}"
 
-    def retrieve(self, query: str, k: int = 2) -> list[tuple[str, str]]:
-        return search(self.kb, query, k) if self.kb else []
+# %% ../../nbs/agents/01_agent.ipynb #d7e63bf2
+@patch
+def retrieve(self: Toolbox, query: str, k: int = 2) -> list[tuple[str, str]]:
+    return search(self.kb, query, k) if self.kb else []
 
 # %% ../../nbs/agents/01_agent.ipynb #c010
 @dataclass
@@ -131,9 +139,11 @@ SYSTEM = {
     'finalize': "Give one direct final answer ending with 'Answer: X'.",
 }
 
+# %% ../../nbs/agents/01_agent.ipynb #65e739b3
 def _prompt(task: AgentTask, *parts: str) -> str:
     return '\n'.join([f"Question: {task.question}", *[p for p in parts if p]])
 
+# %% ../../nbs/agents/01_agent.ipynb #6a19ec3b
 def text_call(tool: str, task: AgentTask, state: AgentState) -> tuple[dict, str, dict]:
     "Input, prompt and structured context of a text tool at this point of the episode."
     d = task.domain
@@ -153,6 +163,37 @@ def text_call(tool: str, task: AgentTask, state: AgentState) -> tuple[dict, str,
     raise ValueError(f"tool {tool!r} is not a text tool")
 
 # %% ../../nbs/agents/01_agent.ipynb #bf182ee0
+def _hop_call(task: AgentTask, state: AgentState, tb: Toolbox, inp: dict) -> tuple[dict, str, dict]:
+    "Input, prompt and structured context of a `reason_hop` call: the sub-question and the passages retrieved for it."
+    hop = str(inp.get('hop', ''))
+    evidence = tb.retrieve(' '.join([hop, *[extract_answer(n) for n in state.notes[-1:]]]))   # 'that author' = the last answer
+    prompt = _prompt(task, 'Notes so far:\n' + '\n'.join(f"- {n}" for n in state.notes) if state.notes else '',
+                     'Passages:\n' + '\n'.join(f"[{t}] {x}" for t, x in evidence),
+                     f"Current sub-question ({inp.get('idx', len(state.notes)) + 1}): {hop}")
+    inp = {'hop': hop, 'idx': int(inp.get('idx', len(state.notes))), 'prompt': prompt}
+    return inp, f"{SYSTEM['reason_hop']}\n\n{prompt}", {'kind': 'reason_hop', 'hop': hop, 'evidence': evidence}
+
+# %% ../../nbs/agents/01_agent.ipynb #42f2fb87
+def _run_tool(tool: str, inp, policy, state: AgentState, tb: Toolbox) -> tuple:
+    task, traj = state.task, state.traj
+    if tool in ('reason', 'finalize'):
+        inp, prompt, ctx = text_call(tool, task, state)
+        out_ = policy.write(tool, prompt, ctx)
+        if tool == 'finalize': traj['final_answer'] = out_
+    elif tool == 'reason_hop':
+        inp, prompt, ctx = _hop_call(task, state, tb, inp)
+        out_ = policy.write(tool, prompt, ctx)
+        state.notes.append(out_)
+    elif tool == 'load_context':
+        out_ = tb.load_context(inp['path'])
+        if not out_.startswith('ERROR:'): state.context = out_
+    else:
+        out_ = tb.bash(str(inp.get('command', '')))
+        state.stdout = out_['stdout']
+        traj['metadata'].setdefault('executed_cmds', []).append(inp.get('command', ''))
+    return inp, out_
+
+# %% ../../nbs/agents/01_agent.ipynb #5ba30289
 def run_agent(task: AgentTask, policy, max_steps: int = 8, toolbox: Toolbox | None = None, out=None) -> dict:
     "Run `policy` on `task`; return the raw trajectory (and save it to `out` when given)."
     tb = toolbox or Toolbox(kb=task.kb)
@@ -164,26 +205,7 @@ def run_agent(task: AgentTask, policy, max_steps: int = 8, toolbox: Toolbox | No
         last = len(traj['actions']) >= max_steps - 1
         tool, inp = ('finalize', None) if last else policy.decide(state)
         if tool not in TOOLS: raise ValueError(f"policy {policy.name}: unknown tool {tool!r}; tools are {list(TOOLS)}")
-        if tool in ('reason', 'finalize'):
-            inp, prompt, ctx = text_call(tool, task, state)
-            out_ = policy.write(tool, prompt, ctx)
-            if tool == 'finalize': traj['final_answer'] = out_
-        elif tool == 'reason_hop':
-            hop = str(inp.get('hop', ''))
-            evidence = tb.retrieve(' '.join([hop, *[extract_answer(n) for n in state.notes[-1:]]]))   # 'that author' = the last answer
-            prompt = _prompt(task, 'Notes so far:\n' + '\n'.join(f"- {n}" for n in state.notes) if state.notes else '',
-                             'Passages:\n' + '\n'.join(f"[{t}] {x}" for t, x in evidence),
-                             f"Current sub-question ({inp.get('idx', len(state.notes)) + 1}): {hop}")
-            inp = {'hop': hop, 'idx': int(inp.get('idx', len(state.notes))), 'prompt': prompt}
-            out_ = policy.write(tool, f"{SYSTEM['reason_hop']}\n\n{prompt}", {'kind': 'reason_hop', 'hop': hop, 'evidence': evidence})
-            state.notes.append(out_)
-        elif tool == 'load_context':
-            out_ = tb.load_context(inp['path'])
-            if not out_.startswith('ERROR:'): state.context = out_
-        else:
-            out_ = tb.bash(str(inp.get('command', '')))
-            state.stdout = out_['stdout']
-            traj['metadata'].setdefault('executed_cmds', []).append(inp.get('command', ''))
+        inp, out_ = _run_tool(tool, inp, policy, state, tb)
         record_action(traj, tool, inp, out_)
     if task.answer is not None: traj['success'] = answer_matches(traj['final_answer'], task.answer)
     if out is not None: save_trajectory(traj, out)
@@ -217,18 +239,25 @@ def _solve_math(question: str) -> str | None:
     if m and re.search(r"\d", m.group(1)): return m.group(1).strip().rstrip('.').strip()
     return None
 
+# %% ../../nbs/agents/01_agent.ipynb #d717282e
 def _fmt_number(text: str) -> str:
     try: x = float(text.strip().splitlines()[-1])
     except (ValueError, IndexError): return text.strip()
     return str(int(x)) if x == int(x) else f"{x:g}"
 
-def _video_answer(question: str, context: str) -> tuple[str, str] | None:
-    "(answer, cited caption line) for the question shapes of the caption sets."
-    lines = [l.strip() for l in context.splitlines() if l.strip()]
+# %% ../../nbs/agents/01_agent.ipynb #6c3cbdb5
+def _scenes(context: str) -> list[dict]:
+    "The caption lines of `context` as {'line', 'place', 'what'}."
     scenes = []
-    for l in lines:
+    for l in (l.strip() for l in context.splitlines()):
         m = re.match(r"\[(\d+)s-(\d+)s\]\s*In (.+?), (.+?)\.$", l)
         if m: scenes.append({'line': l, 'place': m.group(3), 'what': m.group(4)})
+    return scenes
+
+# %% ../../nbs/agents/01_agent.ipynb #9d87b5a5
+def _video_answer(question: str, context: str) -> tuple[str, str] | None:
+    "(answer, cited caption line) for the question shapes of the caption sets."
+    scenes = _scenes(context)
     if not scenes: return None
     q = question.lower()
     if 'how many scenes' in q: return str(len(scenes)), f"{len(scenes)} caption lines"
@@ -245,6 +274,7 @@ def _video_answer(question: str, context: str) -> tuple[str, str] | None:
         return best['place'], best['line']
     return None
 
+# %% ../../nbs/agents/01_agent.ipynb #0d10f010
 class ExpertPolicy:
     "Writes good trajectories for the three domains without reading the ground truth."
     name = 'expert'
@@ -266,52 +296,67 @@ class ExpertPolicy:
         if cmd and 'bash' not in tools: return 'bash', {'command': cmd}
         return 'finalize', None
 
-    def write(self, tool: str, prompt: str, ctx: dict) -> str:
-        kind = ctx['kind']
-        task_q = re.search(r"Question: (.*)", prompt).group(1)
-        if kind == 'decompose':
-            m = re.search(r"author of (.+?) (?:was )?born", task_q)
-            if not m: return "I cannot split this question into hops I can look up, so I will search for it directly."
-            shape = 'capital' if 'capital' in task_q.lower() else 'country' if 'country' in task_q.lower() else 'city'
-            hops = [h.format(book=m.group(1)) for h in _HOP_TEMPLATES[shape]]
-            return ("This is a multi-hop question, so I answer it step by step: first find the author, then where "
-                    "the author was born" + (", then the country" if shape != 'city' else '') + ".\n" +
-                    '\n'.join(f"{i+1}. {h}" for i, h in enumerate(hops)))
-        if kind == 'reason_hop':
-            hop = ctx['hop']
-            for when, pat in _HOP_PATTERNS:
-                if re.search(when, hop):
-                    for title, text in ctx['evidence']:
-                        m = re.search(pat, text)
-                        if m:
-                            sentence = text[:m.end()].split('. ')[-1]
-                            return f"According to the passage on {title}, {sentence.rstrip('.')}. Answer: {m.group(1)}"
-            return "The passages do not say; cannot tell. Answer: unknown"
-        if kind == 'reason_video':
-            found = _video_answer(task_q, ctx['context'])
-            if not found: return "The captions do not answer this question, so I cannot tell."
-            ans, line = found
-            return f"The question asks about the scenes, so I look at the captions: {line} Therefore the answer is {ans}."
-        if kind == 'reason_math':
-            expr = _solve_math(task_q)
-            if expr is None: return "THOUGHT: I do not recognise this problem, so I cannot write a program for it."
-            return (f"THOUGHT: Step 1. Because the problem is linear, isolating the unknown gives {expr}; I calculate it.\n"
-                    f"```bash\npython -c \"print({expr})\"\n```")
-        # finalize
-        if ctx['notes']:
-            answers = [extract_answer(n) for n in ctx['notes']]
-            if 'unknown' in answers: return "Based on the evidence I found, I cannot tell. Answer: unknown"
-            steps = ['First', *['Then'] * (len(answers) - 2), 'Finally'][-len(answers):] if len(answers) > 1 else ['First']
-            body = ' '.join(f"{w}, {n.split(', ', 1)[-1].split(' Answer:')[0].rstrip('.')}." for w, n in zip(steps, ctx['notes']))
-            return f"Based on the evidence: {body} Answer: {answers[-1]}"
-        if ctx['stdout']:
-            return f"The equation was solved by the calculation in step 1, which printed {ctx['stdout'].strip()}. Answer: {_fmt_number(ctx['stdout'])}"
-        if ctx['reasoning'] and 'answer is' in ctx['reasoning'][-1]:
-            ans = ctx['reasoning'][-1].rsplit('answer is', 1)[1].strip().rstrip('.')
-            span = re.search(r"\[\d+s-\d+s\]", ctx['reasoning'][-1])
-            where = f"during the scene at {span.group(0)}" if span else "in the video"
-            return f"According to the video captions, {where}: Answer: {ans}"
-        return "I cannot tell from what I found. Answer: unknown"
+# %% ../../nbs/agents/01_agent.ipynb #b8f4414f
+def _write_decompose(task_q: str) -> str:
+    m = re.search(r"author of (.+?) (?:was )?born", task_q)
+    if not m: return "I cannot split this question into hops I can look up, so I will search for it directly."
+    shape = 'capital' if 'capital' in task_q.lower() else 'country' if 'country' in task_q.lower() else 'city'
+    hops = [h.format(book=m.group(1)) for h in _HOP_TEMPLATES[shape]]
+    return ("This is a multi-hop question, so I answer it step by step: first find the author, then where "
+            "the author was born" + (", then the country" if shape != 'city' else '') + ".\n" +
+            '\n'.join(f"{i+1}. {h}" for i, h in enumerate(hops)))
+
+# %% ../../nbs/agents/01_agent.ipynb #f11a5f36
+def _write_hop(hop: str, evidence: list) -> str:
+    for when, pat in _HOP_PATTERNS:
+        if re.search(when, hop):
+            for title, text in evidence:
+                m = re.search(pat, text)
+                if m:
+                    sentence = text[:m.end()].split('. ')[-1]
+                    return f"According to the passage on {title}, {sentence.rstrip('.')}. Answer: {m.group(1)}"
+    return "The passages do not say; cannot tell. Answer: unknown"
+
+# %% ../../nbs/agents/01_agent.ipynb #385432b9
+def _write_video(task_q: str, context: str) -> str:
+    found = _video_answer(task_q, context)
+    if not found: return "The captions do not answer this question, so I cannot tell."
+    ans, line = found
+    return f"The question asks about the scenes, so I look at the captions: {line} Therefore the answer is {ans}."
+
+def _write_math(task_q: str) -> str:
+    expr = _solve_math(task_q)
+    if expr is None: return "THOUGHT: I do not recognise this problem, so I cannot write a program for it."
+    return (f"THOUGHT: Step 1. Because the problem is linear, isolating the unknown gives {expr}; I calculate it.\n"
+            f"```bash\npython -c \"print({expr})\"\n```")
+
+# %% ../../nbs/agents/01_agent.ipynb #e714643f
+def _write_final(ctx: dict) -> str:
+    if ctx['notes']:
+        answers = [extract_answer(n) for n in ctx['notes']]
+        if 'unknown' in answers: return "Based on the evidence I found, I cannot tell. Answer: unknown"
+        steps = ['First', *['Then'] * (len(answers) - 2), 'Finally'][-len(answers):] if len(answers) > 1 else ['First']
+        body = ' '.join(f"{w}, {n.split(', ', 1)[-1].split(' Answer:')[0].rstrip('.')}." for w, n in zip(steps, ctx['notes']))
+        return f"Based on the evidence: {body} Answer: {answers[-1]}"
+    if ctx['stdout']:
+        return f"The equation was solved by the calculation in step 1, which printed {ctx['stdout'].strip()}. Answer: {_fmt_number(ctx['stdout'])}"
+    if ctx['reasoning'] and 'answer is' in ctx['reasoning'][-1]:
+        ans = ctx['reasoning'][-1].rsplit('answer is', 1)[1].strip().rstrip('.')
+        span = re.search(r"\[\d+s-\d+s\]", ctx['reasoning'][-1])
+        where = f"during the scene at {span.group(0)}" if span else "in the video"
+        return f"According to the video captions, {where}: Answer: {ans}"
+    return "I cannot tell from what I found. Answer: unknown"
+
+# %% ../../nbs/agents/01_agent.ipynb #4dc2f4c5
+@patch
+def write(self: ExpertPolicy, tool: str, prompt: str, ctx: dict) -> str:
+    kind = ctx['kind']
+    task_q = re.search(r"Question: (.*)", prompt).group(1)
+    if kind == 'decompose': return _write_decompose(task_q)
+    if kind == 'reason_hop': return _write_hop(ctx['hop'], ctx['evidence'])
+    if kind == 'reason_video': return _write_video(task_q, ctx['context'])
+    if kind == 'reason_math': return _write_math(task_q)
+    return _write_final(ctx)
 
 # %% ../../nbs/agents/01_agent.ipynb #c016
 class RandomPolicy:
@@ -320,21 +365,25 @@ class RandomPolicy:
     def __init__(self, seed: int = 0, p_finish: float = 0.25):
         self.rng, self.p_finish = random.Random(seed), p_finish
 
-    def decide(self, state: AgentState):
-        r = self.rng
-        if state.traj['actions'] and r.random() < self.p_finish: return 'finalize', None
-        tool = r.choice(TOOLS[:4])
-        if tool == 'reason_hop': return tool, {'hop': self._words(state.task.question, 4), 'idx': len(state.notes)}
-        if tool == 'load_context': return tool, {'path': r.choice([str(state.task.video_ctx), 'notes.txt', '/tmp'])}
-        if tool == 'bash': return tool, {'command': r.choice([f'python -c "print({r.randint(-50, 500)})"', 'ls', 'echo ok'])}
-        return tool, None
-
     def _words(self, text: str, n: int) -> str:
         words = re.findall(r"\w+", text) or ['nothing']
         return ' '.join(self.rng.choice(words) for _ in range(n))
 
-    def write(self, tool: str, prompt: str, ctx: dict) -> str:
-        return self._words(prompt, self.rng.randint(2, 12))
+# %% ../../nbs/agents/01_agent.ipynb #8ca15173
+@patch
+def decide(self: RandomPolicy, state: AgentState):
+    r = self.rng
+    if state.traj['actions'] and r.random() < self.p_finish: return 'finalize', None
+    tool = r.choice(TOOLS[:4])
+    if tool == 'reason_hop': return tool, {'hop': self._words(state.task.question, 4), 'idx': len(state.notes)}
+    if tool == 'load_context': return tool, {'path': r.choice([str(state.task.video_ctx), 'notes.txt', '/tmp'])}
+    if tool == 'bash': return tool, {'command': r.choice([f'python -c "print({r.randint(-50, 500)})"', 'ls', 'echo ok'])}
+    return tool, None
+
+# %% ../../nbs/agents/01_agent.ipynb #ea25230a
+@patch
+def write(self: RandomPolicy, tool: str, prompt: str, ctx: dict) -> str:
+    return self._words(prompt, self.rng.randint(2, 12))
 
 # %% ../../nbs/agents/01_agent.ipynb #c019
 class LMPolicy(ExpertPolicy):
@@ -351,22 +400,26 @@ class LMPolicy(ExpertPolicy):
         model, tok = load_lm(name)
         return cls(model, tok, **kw)
 
-    def prompt_ids(self, prompt: str) -> list[int]:
-        "Token ids of the chat for `prompt` (system instruction, blank line, user text), ready for the reply."
-        system, _, user = prompt.partition('\n\n')
-        return list(self.tok.apply_chat_template([{'role': 'system', 'content': system}, {'role': 'user', 'content': user}],
-                                                 add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids'])
+# %% ../../nbs/agents/01_agent.ipynb #e0621365
+@patch
+def prompt_ids(self: LMPolicy, prompt: str) -> list[int]:
+    "Token ids of the chat for `prompt` (system instruction, blank line, user text), ready for the reply."
+    system, _, user = prompt.partition('\n\n')
+    return list(self.tok.apply_chat_template([{'role': 'system', 'content': system}, {'role': 'user', 'content': user}],
+                                             add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids'])
 
-    def write(self, tool: str, prompt: str, ctx: dict) -> str:
-        import torch
-        x = torch.tensor([self.prompt_ids(prompt)], device=self.model.device)
-        ids = {'input_ids': x, 'attention_mask': torch.ones_like(x)}
-        sample = self.temperature > 0
-        with torch.no_grad():
-            out = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=sample,
-                                      temperature=self.temperature if sample else None, top_p=None, top_k=None,
-                                      pad_token_id=self.tok.pad_token_id)
-        return self.tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True).strip()
+# %% ../../nbs/agents/01_agent.ipynb #ca1c3b8c
+@patch
+def write(self: LMPolicy, tool: str, prompt: str, ctx: dict) -> str:
+    import torch
+    x = torch.tensor([self.prompt_ids(prompt)], device=self.model.device)
+    ids = {'input_ids': x, 'attention_mask': torch.ones_like(x)}
+    sample = self.temperature > 0
+    with torch.no_grad():
+        out = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=sample,
+                                  temperature=self.temperature if sample else None, top_p=None, top_k=None,
+                                  pad_token_id=self.tok.pad_token_id)
+    return self.tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True).strip()
 
 # %% ../../nbs/agents/01_agent.ipynb #c022
 def make_policy(name: str, model: str = 'tiny', seed: int = 0, max_new_tokens: int = 96):
@@ -376,7 +429,7 @@ def make_policy(name: str, model: str = 'tiny', seed: int = 0, max_new_tokens: i
     raise ValueError(f"policy: must be expert, lm or random, got {name!r}")
 
 # %% ../../nbs/agents/01_agent.ipynb #d6c6b5fb
-def main(argv=None) -> Path:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.agent', description='Run an agent and save its raw trajectory.')
     ap.add_argument('domain', choices=sorted(DOMAIN_TOOLS))
     ap.add_argument('--question', '-q', required=True)
@@ -390,17 +443,25 @@ def main(argv=None) -> Path:
     ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
     ap.add_argument('--max_new_tokens', type=argtype(PosInt), default=96)
     ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
+    return ap
+
+# %% ../../nbs/agents/01_agent.ipynb #51f37922
+def _task_kb(a, ap) -> dict | None:
+    if a.domain != 'mhqa': return None
+    if a.kb is None: return make_knowledge_base(a.seed)
+    try: kb = json.loads(a.kb.read_text())
+    except (OSError, json.JSONDecodeError) as e: ap.error(f'--kb {a.kb}: {e}')
+    if 'docs' not in kb: ap.error(f"--kb {a.kb}: missing key 'docs'")
+    return kb
+
+# %% ../../nbs/agents/01_agent.ipynb #61a30c39
+def main(argv=None) -> Path:
+    ap = _parser()
     a = ap.parse_args(argv)
     if a.domain == 'video':
         if not a.video_ctx: ap.error('video needs --video_ctx FILE')
         if not Path(a.video_ctx).is_file(): ap.error(f'--video_ctx {a.video_ctx}: no such file')
-    kb = None
-    if a.domain == 'mhqa':
-        if a.kb is not None:
-            try: kb = json.loads(a.kb.read_text())
-            except (OSError, json.JSONDecodeError) as e: ap.error(f'--kb {a.kb}: {e}')
-            if 'docs' not in kb: ap.error(f"--kb {a.kb}: missing key 'docs'")
-        else: kb = make_knowledge_base(a.seed)
+    kb = _task_kb(a, ap)
     answer = a.answer if a.answer is not None or kb is None else mhqa_ground_truth(kb, a.question)
     task = AgentTask(a.domain, a.question, a.task_id, answer, a.video_ctx, kb)
     traj = run_agent(task, make_policy(a.policy, a.model, a.seed, a.max_new_tokens), a.max_steps)

@@ -55,7 +55,11 @@ def tool_call_ok(action: dict, traj: dict) -> bool:
         return answer_matches(traj.get('final_answer'), traj['ground_truth']) if traj.get('ground_truth') is not None else bool(out)
     return len(str(out or '').strip()) >= 10
 
-# %% ../../nbs/agents/05_evaluation.ipynb #3f3c1c25
+# %% ../../nbs/agents/05_evaluation.ipynb #6d378432
+def _success(r: dict) -> float:
+    return r['correctness'] if r['correctness'] is not None else float(r['completion'] == 1.0)
+
+# %% ../../nbs/agents/05_evaluation.ipynb #876aa659
 def evaluate_trajectories(trajs: list[dict], calculator: RewardCalculator | None = None, level: float = 0.8) -> dict:
     "`per_domain` and `per_tool` metrics (success and reward with intervals) of trajectories."
     calc = calculator or RewardCalculator()
@@ -63,12 +67,12 @@ def evaluate_trajectories(trajs: list[dict], calculator: RewardCalculator | None
     per_domain, per_tool = {}, {}
     for d in sorted({t['domain'] for t, _ in scored}):
         rows = [(t, r) for t, r in scored if t['domain'] == d]
-        succ = [r['correctness'] if r['correctness'] is not None else float(r['completion'] == 1.0) for _, r in rows]
+        succ = [_success(r) for _, r in rows]
         per_domain[d] = {'n': len(rows), 'success': env_metrics(succ, level), 'reward': env_metrics([r['total'] for _, r in rows], level)}
     for tool in sorted({a['tool'] for t, _ in scored for a in t['actions']}):
         calls = [tool_call_ok(a, t) for t, _ in scored for a in t['actions'] if a['tool'] == tool]
         users = [(t, r) for t, r in scored if any(a['tool'] == tool for a in t['actions'])]
-        succ = [r['correctness'] if r['correctness'] is not None else float(r['completion'] == 1.0) for _, r in users]
+        succ = [_success(r) for _, r in users]
         per_tool[tool] = {'calls': len(calls), 'call_ok': env_metrics([float(c) for c in calls], level),
                           'trajectories': len(users), 'success': env_metrics(succ, level),
                           'reward': env_metrics([r['total'] for _, r in users], level)}
@@ -87,7 +91,7 @@ def evaluate_policy(policy, domains=DOMAINS, n: int = 10, split: str = 'heldout'
     res['policy'] = getattr(policy, 'name', type(policy).__name__)
     return res
 
-# %% ../../nbs/agents/05_evaluation.ipynb #b694e1ac
+# %% ../../nbs/agents/05_evaluation.ipynb #f5d70eff
 def results_table(results: dict[str, dict]):
     "One row per (policy, domain): success and reward with their intervals, as a pandas DataFrame."
     import pandas as pd
@@ -129,7 +133,7 @@ def read_test_data(path, kb: dict | None = None) -> list[AgentTask]:
     return tasks
 
 # %% ../../nbs/agents/05_evaluation.ipynb #c015
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.evaluation', description='Evaluate an agent policy on held-out questions.')
     ap.add_argument('--policy', default=None, choices=['expert', 'random', 'lm'], help='default: lm with --model_path, else expert')
     ap.add_argument('--model', default='tiny')
@@ -141,6 +145,11 @@ def main(argv=None) -> dict:
     ap.add_argument('--seed', type=argtype(NonNegInt), default=0)
     ap.add_argument('--max_steps', type=argtype(PosInt), default=8)
     ap.add_argument('--out', type=Path, default=None)
+    return ap
+
+# %% ../../nbs/agents/05_evaluation.ipynb #cc587b8b
+def main(argv=None) -> dict:
+    ap = _parser()
     a = ap.parse_args(argv)
     if a.model_path and a.policy not in (None, 'lm'): ap.error('--model_path goes with --policy lm')
     policy_name = a.policy or ('lm' if a.model_path else 'expert')

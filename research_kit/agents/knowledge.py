@@ -26,6 +26,21 @@ _BOOK_B = ['River', 'Crown', 'Garden', 'Harbor', 'Lantern', 'Mountain', 'Orchard
 def _name(rng, parts=2) -> str:
     return ''.join(rng.choice(_SYL) for _ in range(parts)).capitalize()
 
+# %% ../../nbs/agents/00_knowledge.ipynb #07b34897
+def _world_docs(books: dict, authors: dict, cities: dict, capitals: dict) -> dict:
+    docs = {}
+    for b, f in books.items():
+        docs[b] = f"{b} is a novel written by {f['author']}. It was first published in {f['year']}."
+    for a, f in authors.items():
+        docs[a] = (f"{a} is a writer born in {f['year'] if 'year' in f else f['born_year']} in the city of {f['born_in']}. "
+                   f"{a} wrote {' and '.join(f['books'])}.")
+    for city, k in cities.items():
+        docs[city] = f"{city} is a city in {k}." + (f" {city} is the capital of {k}." if capitals[k] == city else '')
+    for k in capitals:
+        docs[k] = f"{k} is a country. Its capital is {capitals[k]}."
+    return docs
+
+# %% ../../nbs/agents/00_knowledge.ipynb #d053afb6
 def make_knowledge_base(seed: int = 0, n_countries: int = 4, n_cities: int = 10, n_authors: int = 14) -> dict:
     "A generated world: `entities` (facts per entity) and `docs` (one text per entity title)."
     rng, used = random.Random(seed), set()
@@ -44,16 +59,7 @@ def make_knowledge_base(seed: int = 0, n_countries: int = 4, n_cities: int = 10,
             b = fresh(lambda: f"The {rng.choice(_BOOK_A)} {rng.choice(_BOOK_B)}")
             books[b] = {'author': a, 'year': authors[a]['born_year'] + rng.randint(20, 60)}
             authors[a]['books'].append(b)
-    docs = {}
-    for b, f in books.items():
-        docs[b] = f"{b} is a novel written by {f['author']}. It was first published in {f['year']}."
-    for a, f in authors.items():
-        docs[a] = (f"{a} is a writer born in {f['year'] if 'year' in f else f['born_year']} in the city of {f['born_in']}. "
-                   f"{a} wrote {' and '.join(f['books'])}.")
-    for city, k in cities.items():
-        docs[city] = f"{city} is a city in {k}." + (f" {city} is the capital of {k}." if capitals[k] == city else '')
-    for k in countries:
-        docs[k] = f"{k} is a country. Its capital is {capitals[k]}."
+    docs = _world_docs(books, authors, cities, capitals)
     return {'seed': seed, 'books': books, 'authors': authors, 'cities': cities, 'capitals': capitals, 'docs': docs}
 
 # %% ../../nbs/agents/00_knowledge.ipynb #c008
@@ -88,12 +94,14 @@ def _mhqa_from(kb: dict, book: str, kind: str) -> dict:
         q, ans = f"What is the capital of the country where the author of {book} was born?", kb['capitals'][country]
     return {'domain': 'mhqa', 'question': q, 'answer': ans, 'hops': hops}
 
+# %% ../../nbs/agents/00_knowledge.ipynb #57999bbf
 MHQA_KINDS = ('city', 'country', 'capital')
 
 def _split_seed(split: str, seed: int) -> int:
     if split not in ('train', 'heldout'): raise ValueError(f"split: must be 'train' or 'heldout', got {split!r}")
     return seed * 2 + (split == 'heldout')
 
+# %% ../../nbs/agents/00_knowledge.ipynb #3926da7f
 def mhqa_questions(kb: dict, n: int, split: str = 'train', seed: int = 0) -> list[dict]:
     "`n` multi-hop questions over `kb`; the books are split in halves so held-out questions are about other books."
     books = sorted(kb['books'])
@@ -137,7 +145,7 @@ def make_video(seed: int, n_scenes: int | None = None) -> dict:
         scenes.append(s); t += d
     return {'seed': seed, 'scenes': scenes}
 
-# %% ../../nbs/agents/00_knowledge.ipynb #4f89d86b
+# %% ../../nbs/agents/00_knowledge.ipynb #4e0e1d31
 def caption_lines(video: dict) -> list[str]:
     return [f"[{s['start']:02d}s-{s['end']:02d}s] {s['caption']}" for s in video['scenes']]
 
@@ -149,7 +157,7 @@ def write_captions(video: dict, path) -> Path:
     else: atomic_write_text(path, '\n'.join(lines) + '\n')
     return path
 
-# %% ../../nbs/agents/00_knowledge.ipynb #0fc7a942
+# %% ../../nbs/agents/00_knowledge.ipynb #d44ca307
 def video_questions(n: int, split: str = 'train', seed: int = 0) -> list[dict]:
     "`n` questions, each over its own generated video (`video` holds the scenes)."
     rng, out = random.Random(_split_seed(split, seed)), []

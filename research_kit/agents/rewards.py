@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse, json, re, statistics, sys
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from ..core.files import atomic_write_json
 from .knowledge import answer_matches
 from ..core.config import argtype, Prob
@@ -71,59 +73,74 @@ class RewardCalculator:
         r['total'] = total
         return r
 
-    # -- components --
-    def _calculate_correctness(self, t: dict) -> float | None:
-        truth = t.get('ground_truth')
-        return None if truth is None else float(answer_matches(t.get('final_answer'), truth))
+# %% ../../nbs/agents/03_rewards.ipynb #45a7e041
+@patch
+def _calculate_correctness(self: RewardCalculator, t: dict) -> float | None:
+    truth = t.get('ground_truth')
+    return None if truth is None else float(answer_matches(t.get('final_answer'), truth))
 
-    def _success(self, t: dict) -> bool:
-        c = self._calculate_correctness(t)
-        return bool(c) if c is not None else bool(t.get('success'))
+@patch
+def _success(self: RewardCalculator, t: dict) -> bool:
+    c = self._calculate_correctness(t)
+    return bool(c) if c is not None else bool(t.get('success'))
 
-    def _calculate_completion_reward(self, t: dict) -> float:
-        if self._success(t): return 1.0
-        return 0.5 if len(str(t.get('final_answer') or '').strip()) > 5 else 0.0
+# %% ../../nbs/agents/03_rewards.ipynb #89c6f482
+@patch
+def _calculate_completion_reward(self: RewardCalculator, t: dict) -> float:
+    if self._success(t): return 1.0
+    return 0.5 if len(str(t.get('final_answer') or '').strip()) > 5 else 0.0
 
-    def _calculate_efficiency_reward(self, t: dict) -> float:
-        n = sum(a.get('tool') not in ('reason', 'finalize') for a in t.get('actions') or [])
-        if n == 0: return 0.0
-        return 1.0 if n <= 3 else max(0.0, 1.0 - 0.2 * (n - 3))
+# %% ../../nbs/agents/03_rewards.ipynb #a3226c21
+@patch
+def _calculate_efficiency_reward(self: RewardCalculator, t: dict) -> float:
+    n = sum(a.get('tool') not in ('reason', 'finalize') for a in t.get('actions') or [])
+    if n == 0: return 0.0
+    return 1.0 if n <= 3 else max(0.0, 1.0 - 0.2 * (n - 3))
 
-    def _calculate_quality_reward(self, t: dict, domain: str) -> float:
-        answer = str(t.get('final_answer') or '').strip()
-        if len(answer) < 5: return 0.0
-        if domain not in self.QUALITY_BONUSES: return 0.5
-        low, score = answer.lower(), 0.5
-        for test, bonus in self.QUALITY_BONUSES[domain]:
-            if test == 'no_error': hit = not _has(low, ('error', 'bug'))
-            elif isinstance(test, tuple): hit = _has(low, test)
-            else: hit = re.search(test, answer if domain == 'swe' else low) is not None
-            score += bonus * hit
-        return min(1.0, score)
+# %% ../../nbs/agents/03_rewards.ipynb #d357d959
+@patch
+def _calculate_quality_reward(self: RewardCalculator, t: dict, domain: str) -> float:
+    answer = str(t.get('final_answer') or '').strip()
+    if len(answer) < 5: return 0.0
+    if domain not in self.QUALITY_BONUSES: return 0.5
+    low, score = answer.lower(), 0.5
+    for test, bonus in self.QUALITY_BONUSES[domain]:
+        if test == 'no_error': hit = not _has(low, ('error', 'bug'))
+        elif isinstance(test, tuple): hit = _has(low, test)
+        else: hit = re.search(test, answer if domain == 'swe' else low) is not None
+        score += bonus * hit
+    return min(1.0, score)
 
-    def _calculate_reasoning_reward(self, t: dict) -> float:
-        outs = [a.get('output') for a in t.get('actions') or [] if a.get('tool') in ('reason', 'reason_hop')]
-        if not outs: return 0.0
-        def one(o):
-            text = (o if isinstance(o, str) else json.dumps(o)).lower()
-            if len(text) < 10: return 0.0
-            s = 0.3 * _has(text, ('because', 'therefore', 'since', 'thus', 'hence', 'so'))
-            s += 0.2 * bool(re.search(r'\d+\.|\bstep\b', text))
-            s += 0.1 * _has(text, ('and', 'or', 'but', 'however', 'moreover', 'furthermore'))
-            s += 0.1 * _has(text, ('what', 'how', 'why', 'when', 'where'))
-            return min(1.0, s)
-        return sum(map(one, outs)) / len(outs)
+# %% ../../nbs/agents/03_rewards.ipynb #84d88e40
+def _reasoning_score(output) -> float:
+    text = (output if isinstance(output, str) else json.dumps(output)).lower()
+    if len(text) < 10: return 0.0
+    s = 0.3 * _has(text, ('because', 'therefore', 'since', 'thus', 'hence', 'so'))
+    s += 0.2 * bool(re.search(r'\d+\.|\bstep\b', text))
+    s += 0.1 * _has(text, ('and', 'or', 'but', 'however', 'moreover', 'furthermore'))
+    s += 0.1 * _has(text, ('what', 'how', 'why', 'when', 'where'))
+    return min(1.0, s)
 
-    def _calculate_conciseness_reward(self, t: dict) -> float:
-        n = sum(len(a.get('output') if isinstance(a.get('output'), str) else json.dumps(a.get('output')))
-                for a in t.get('actions') or [])
-        if n < 100: return 0.5
-        return 1.0 if n <= 2000 else max(0.0, 1.0 - (n - 2000) / 10000)
+@patch
+def _calculate_reasoning_reward(self: RewardCalculator, t: dict) -> float:
+    outs = [a.get('output') for a in t.get('actions') or [] if a.get('tool') in ('reason', 'reason_hop')]
+    if not outs: return 0.0
+    return sum(map(_reasoning_score, outs)) / len(outs)
 
-    def _calculate_tool_selection_reward(self, t: dict, domain: str) -> float:
-        tools = [str(a.get('tool')).lower() for a in t.get('actions') or [] if a.get('tool') not in ('reason', 'finalize')]
-        if not tools or domain not in self.TOOL_KEYWORDS: return 0.5
-        return sum(any(k in tool for k in self.TOOL_KEYWORDS[domain]) for tool in tools) / len(tools)
+# %% ../../nbs/agents/03_rewards.ipynb #4672f23d
+@patch
+def _calculate_conciseness_reward(self: RewardCalculator, t: dict) -> float:
+    n = sum(len(a.get('output') if isinstance(a.get('output'), str) else json.dumps(a.get('output')))
+            for a in t.get('actions') or [])
+    if n < 100: return 0.5
+    return 1.0 if n <= 2000 else max(0.0, 1.0 - (n - 2000) / 10000)
+
+# %% ../../nbs/agents/03_rewards.ipynb #7609a0a7
+@patch
+def _calculate_tool_selection_reward(self: RewardCalculator, t: dict, domain: str) -> float:
+    tools = [str(a.get('tool')).lower() for a in t.get('actions') or [] if a.get('tool') not in ('reason', 'finalize')]
+    if not tools or domain not in self.TOOL_KEYWORDS: return 0.5
+    return sum(any(k in tool for k in self.TOOL_KEYWORDS[domain]) for tool in tools) / len(tools)
 
 # %% ../../nbs/agents/03_rewards.ipynb #ae88d23a
 def calculate_reward(trajectory: dict, domain: str | None = None, calculator: RewardCalculator | None = None) -> dict:
@@ -166,7 +183,7 @@ def summary(results: list[dict], min_reward: float = 0.0) -> dict:
             'per_domain': {d: statistics.mean(v) for d, v in sorted(by_domain.items())}}
 
 # %% ../../nbs/agents/03_rewards.ipynb #1bb010e2
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.rewards', description='Score trajectories.')
     ap.add_argument('--trajectory_glob', default='data/raw/*/*.traj.json')
     ap.add_argument('--output', type=Path, default=Path('data/rewards/analysis.json'))
@@ -174,7 +191,19 @@ def main(argv=None) -> int:
     ap.add_argument('--min_reward', type=argtype(Prob), default=0.0)
     ap.add_argument('--correctness_weight', type=argtype(Prob), default=0.0)
     ap.add_argument('--stats', action='store_true', help='print a summary')
-    a = ap.parse_args(argv)
+    return ap
+
+# %% ../../nbs/agents/03_rewards.ipynb #98bb6397
+def _print_summary(s: dict, min_reward: float) -> None:
+    if not s['n']: return
+    for k in ('total', 'completion', 'quality'): print(f"  {k:<11} {s[k]['mean']:.3f} ± {s[k]['std']:.3f}")
+    if s['correctness'] is not None: print(f"  correctness {s['correctness']:.3f}")
+    print(f"  >= {min_reward}: {s['above_min_reward']}/{s['n']}")
+    for d, m in s['per_domain'].items(): print(f"  {d:<11} mean total {m:.3f}")
+
+# %% ../../nbs/agents/03_rewards.ipynb #d1c88e11
+def main(argv=None) -> int:
+    a = _parser().parse_args(argv)
     import glob as globlib
     paths = sorted(globlib.glob(a.trajectory_glob, recursive=True))
     if not paths:
@@ -183,13 +212,7 @@ def main(argv=None) -> int:
     for f, err in skipped.items(): print(f"skipped: {err}", file=sys.stderr)
     atomic_write_json(a.output, results)
     print(f"[rewards] scored {len(results)} trajectories, skipped {len(skipped)}; wrote {a.output}")
-    if a.stats:
-        s = summary(results, a.min_reward)
-        if s['n']:
-            for k in ('total', 'completion', 'quality'): print(f"  {k:<11} {s[k]['mean']:.3f} ± {s[k]['std']:.3f}")
-            if s['correctness'] is not None: print(f"  correctness {s['correctness']:.3f}")
-            print(f"  >= {a.min_reward}: {s['above_min_reward']}/{s['n']}")
-            for d, m in s['per_domain'].items(): print(f"  {d:<11} mean total {m:.3f}")
+    if a.stats: _print_summary(summary(results, a.min_reward), a.min_reward)
     return 1 if skipped else 0
 
 # %% ../../nbs/agents/03_rewards.ipynb #c016

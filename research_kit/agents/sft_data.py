@@ -54,6 +54,7 @@ DEFAULT_TEMPLATES = {
         'response_from': 'action_output', 'postprocess': {}},
 }
 
+# %% ../../nbs/agents/04_sft_data.ipynb #905e782e
 def templates_dir() -> Path:
     "The package's template folder."
     import importlib.resources
@@ -70,7 +71,7 @@ def write_default_templates(folder=None) -> list[Path]:
     folder = Path(folder or templates_dir())
     return [atomic_write_text(folder / f'{t}.yaml', render_template_yaml(t, tpl)) for t, tpl in DEFAULT_TEMPLATES.items()]
 
-# %% ../../nbs/agents/04_sft_data.ipynb #c007
+# %% ../../nbs/agents/04_sft_data.ipynb #bc2f8606
 def check_template(tool: str, tpl, where: str) -> dict:
     if not isinstance(tpl, dict): raise ValueError(f"{where}: template of {tool!r} must be a mapping")
     for key in ('instruction', 'response_from'):
@@ -91,6 +92,7 @@ def _read_yaml(path: Path):
     try: return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({e})") from None
 
+# %% ../../nbs/agents/04_sft_data.ipynb #5fd7f224
 def load_templates(path=None) -> dict[str, dict]:
     "Templates by tool from a folder of `<tool>.yaml` files (default: the package's) or one YAML with `tools:`."
     path = Path(path or templates_dir())
@@ -111,6 +113,7 @@ def load_templates(path=None) -> dict[str, dict]:
 def _text(v) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
+# %% ../../nbs/agents/04_sft_data.ipynb #fedae5ed
 def step_fields(traj: dict, i: int) -> dict:
     "The template fields of action `i` of `traj`."
     before, action = traj['actions'][:i], traj['actions'][i]
@@ -174,6 +177,7 @@ def _dataset(rows: list):
     f = _features()
     return Dataset.from_dict({k: [r[k] for r in rows] for k in f}, features=f)
 
+# %% ../../nbs/agents/04_sft_data.ipynb #3d44d8ba
 def read_trajectories(paths) -> tuple[list[tuple[str, dict]], dict]:
     "`[(file, trajectory)]` of the files that pass the schema, and `{file: error}` for the others."
     from research_kit.agents.trajectories import validate_file
@@ -233,6 +237,7 @@ def _save_tools(by_tool: dict, out_dir: Path, val_ratio: float, seed: int, summa
         finally: shutil.rmtree(tmp, ignore_errors=True)
         summary['tools'][tool] = {'train': len(train), 'val': len(val)}
 
+# %% ../../nbs/agents/04_sft_data.ipynb #4ed9aace
 def load_tool_dataset(data_root, tool: str):
     "The `DatasetDict` (train/val) of `tool` saved by `build_sft_datasets`."
     from datasets import load_from_disk
@@ -309,10 +314,7 @@ def train_main(argv=None) -> dict:
     return m
 
 # %% ../../nbs/agents/04_sft_data.ipynb #81505a61
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ['train']:
-        train_main(argv[1:]); return 0
+def _build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.sft_data', description='Build per-tool SFT data sets (or: train --tool T ...).')
     ap.add_argument('--unified_glob', default='data/unified/*/*.json')
     ap.add_argument('--templates', default=None, help='folder of <tool>.yaml or one YAML with tools: (default: shipped)')
@@ -321,7 +323,14 @@ def main(argv=None) -> int:
     ap.add_argument('--val_ratio', type=argtype(Rate), default=0.1)
     ap.add_argument('--seed', type=argtype(NonNegInt), default=123)
     ap.add_argument('--write_templates', type=Path, default=None, help='write the default templates to this folder and exit')
-    a = ap.parse_args(argv)
+    return ap
+
+# %% ../../nbs/agents/04_sft_data.ipynb #dc404f37
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['train']:
+        train_main(argv[1:]); return 0
+    a = _build_parser().parse_args(argv)
     if a.write_templates is not None:
         for p in write_default_templates(a.write_templates): print(p)
         return 0

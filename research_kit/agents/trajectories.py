@@ -42,7 +42,7 @@ TRAJECTORY_SCHEMA = {
     },
 }
 
-# %% ../../nbs/agents/02_trajectories.ipynb #c006
+# %% ../../nbs/agents/02_trajectories.ipynb #c66ba16d
 class TrajectoryError(ValueError):
     "A trajectory file or object is malformed; `errors` lists `(json_path, message)`."
     def __init__(self, where: str, errors: list[tuple[str, str]]):
@@ -96,9 +96,11 @@ def _find_key(obj, keys, depth: int = 0):
             if found is not None: return found
     return None
 
+# %% ../../nbs/agents/02_trajectories.ipynb #e80a72a5
 def _as_text(v):
     return None if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
+# %% ../../nbs/agents/02_trajectories.ipynb #ef3bcc9c
 def guess_domain(raw) -> str:
     "The raw `domain` if it is known, else a guess from the text."
     d = str(raw.get('domain', '')).lower() if isinstance(raw, dict) else ''
@@ -110,12 +112,13 @@ def guess_domain(raw) -> str:
     if 'mhqa' in text or 'multi-hop' in text: return 'mhqa'
     return 'unknown'
 
-# %% ../../nbs/agents/02_trajectories.ipynb #93c745e4
+# %% ../../nbs/agents/02_trajectories.ipynb #f52cca93
 def _tool_name(name) -> str:
     import re
     name = re.sub(r'[^a-z0-9_]+', '_', str(name or 'unknown').strip().lower()).strip('_')
     return name if name and name[0].isalpha() else 'unknown'
 
+# %% ../../nbs/agents/02_trajectories.ipynb #35577d43
 def _actions(raw: dict) -> list[dict]:
     items = next((raw[k] for k in _ACTION_KEYS if isinstance(raw.get(k), list) and raw[k]
                   and all(isinstance(a, dict) for a in raw[k])), None)
@@ -135,6 +138,7 @@ def _actions(raw: dict) -> list[dict]:
                         'output': m.get('output', '')})
     return out
 
+# %% ../../nbs/agents/02_trajectories.ipynb #820168fb
 def to_unified(raw, domain: str | None = None, task_id: str | None = None, where: str = 'trajectory') -> dict:
     "Convert one raw trajectory to the unified format; raise `TrajectoryError` (with JSON paths) if it cannot be."
     if not isinstance(raw, dict): raise TrajectoryError(where, [('$', f'expected an object, got {type(raw).__name__}')])
@@ -223,7 +227,8 @@ def _print_failures(failed: dict, verb: str) -> None:
     for f, errs in failed.items():
         for path, msg in errs: print(f"{verb}: {f}: {path}: {msg}", file=sys.stderr)
 
-def main(argv=None) -> int:
+# %% ../../nbs/agents/02_trajectories.ipynb #265e45c1
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m research_kit.agents.trajectories')
     sub = ap.add_subparsers(dest='cmd', required=True)
     c = sub.add_parser('convert', help='raw trajectories to the unified format')
@@ -235,10 +240,14 @@ def main(argv=None) -> int:
     v = sub.add_parser('validate', help='check unified trajectories against the schema')
     v.add_argument('inputs', nargs='*')
     v.add_argument('--unified_glob', default=None, help="default when no inputs: data/unified/*/*.json")
-    s = sub.add_parser('schema', help='print the JSON Schema')
+    sub.add_parser('schema', help='print the JSON Schema')
+    return ap
+
+# %% ../../nbs/agents/02_trajectories.ipynb #7cc3ba5b
+def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in ('convert', 'validate', 'schema', '-h', '--help'): argv = ['convert', *argv]   # the seed's form
-    a = ap.parse_args(argv)
+    a = _parser().parse_args(argv)
     try:
         if a.cmd == 'schema':
             print(json.dumps(TRAJECTORY_SCHEMA, indent=2)); return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import html, json
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from .rewards import RewardCalculator
 
 # %% auto #0
@@ -34,6 +36,7 @@ def _short(v, limit: int = 1200) -> str:
     text = v if isinstance(v, str) else json.dumps(v, indent=1, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + f' ... ({len(text) - limit} more characters)'
 
+# %% ../../nbs/agents/08_viewer.ipynb #010197b3
 def action_html(traj: dict, i: int) -> str:
     "HTML of action `i` (0-based): tool, input and output."
     a = traj['actions'][i]
@@ -71,20 +74,28 @@ class TrajectoryViewer:
     @property
     def trajectory(self) -> dict: return self.items[self.pick.value][1]
 
-    def _on_pick(self) -> None:
-        n = max(1, len(self.trajectory.get('actions') or []))
-        self.step.value = 1
-        self.step.max = n
-        self.rewards.value = rewards_html(self.trajectory, self.calc)
-        self.refresh()
+# %% ../../nbs/agents/08_viewer.ipynb #82e5de21
+@patch
+def refresh(self: TrajectoryViewer) -> None:
+    t = self.trajectory
+    self.action.value = action_html(t, self.step.value - 1) if t.get('actions') else '<i>no actions</i>'
 
-    def _move(self, delta: int) -> None:
-        self.step.value = min(self.step.max, max(1, self.step.value + delta))
+# %% ../../nbs/agents/08_viewer.ipynb #0db34d83
+@patch
+def _on_pick(self: TrajectoryViewer) -> None:
+    n = max(1, len(self.trajectory.get('actions') or []))
+    self.step.value = 1
+    self.step.max = n
+    self.rewards.value = rewards_html(self.trajectory, self.calc)
+    self.refresh()
 
-    def refresh(self) -> None:
-        t = self.trajectory
-        self.action.value = action_html(t, self.step.value - 1) if t.get('actions') else '<i>no actions</i>'
+# %% ../../nbs/agents/08_viewer.ipynb #bab54df9
+@patch
+def _move(self: TrajectoryViewer, delta: int) -> None:
+    self.step.value = min(self.step.max, max(1, self.step.value + delta))
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.box)
+# %% ../../nbs/agents/08_viewer.ipynb #90f7f72b
+@patch
+def _ipython_display_(self: TrajectoryViewer):
+    from IPython.display import display
+    display(self.box)
