@@ -6,8 +6,8 @@ import pytest
 from research_kit.affine.sat import (SATInstance, check_with_solver, corrupt_answers, format_assignment, from_dimacs,
                                  generate_sat, parse_assignment, read_dimacs, sat_sample, sat_score, solve_sat,
                                  to_dimacs, verify_sat)
-from research_kit.affine.code_tasks import (abd_task, build_bundled_rows, bundled_rows, ded_task, load_rows,
-                                        parse_test_cases, score_task)
+from research_kit.affine.code_tasks import (CALL_TEMPLATES, STDIN_TEMPLATES, abd_task, build_bundled_rows, bundled_rows,
+                                        ded_task, load_program_templates, load_rows, parse_test_cases, score_task)
 from research_kit.llm.sandbox import SandboxPool
 
 
@@ -145,6 +145,15 @@ def test_every_bundled_task_verifies_with_its_reference(pool):
 def test_bundled_rows_are_what_the_builder_makes(pool):
     rows = bundled_rows()
     assert build_bundled_rows(n_rows=40, pool=pool) == rows[:40]     # same seed: the first rows are the same
+
+
+def test_every_program_template_builds_rows_that_verify(pool):
+    assert (len(STDIN_TEMPLATES), len(CALL_TEMPLATES)) == (25, 6)
+    assert load_program_templates('function_call').keys() == CALL_TEMPLATES.keys()
+    rows = build_bundled_rows(n_rows=35, n_tests=2, seed=3, pool=pool)      # 35 rows visit every template
+    assert {r['template'] for r in rows} == set(STDIN_TEMPLATES) | set(CALL_TEMPLATES)
+    tasks = [t for r in rows for t in (abd_task(r), ded_task(r))]
+    assert [score_task(t, t['reference'], pool) for t in tasks] == [1.0] * len(tasks)
 
 
 def test_loader_by_name_on_a_local_copy(tmp_path, monkeypatch, pool):

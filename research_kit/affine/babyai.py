@@ -10,6 +10,7 @@ import contextlib, io
 import gymnasium as gym
 import minigrid  # registers the BabyAI levels
 from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT
+from fastcore.basics import patch
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
 from .environments import InvalidAction, TextEnv
@@ -57,7 +58,7 @@ def describe_view(image, carrying=None) -> str:
     lines.append(f"You are carrying {describe_object(*carrying)}." if carrying else 'You are not carrying anything.')
     return ' '.join(lines)
 
-# %% ../../nbs/affine/11_babyai.ipynb #c009
+# %% ../../nbs/affine/11_babyai.ipynb #90164517
 class BabyAIEnv(TextEnv):
     "BabyAI levels as text; the expert is BabyAI's bot."
     name, step_bonus = 'babyai', 0.0
@@ -69,46 +70,57 @@ class BabyAIEnv(TextEnv):
         if unknown: raise ValueError(f"levels: unknown BabyAI level(s) {unknown}")
         self.levels, self._envs, self.env = tuple(levels), {}, None
 
-    def _reset(self, seed):
-        self.level = self.levels[seed % len(self.levels)]
-        if self.level not in self._envs: self._envs[self.level] = gym.make(self.level)
-        self.env = self._envs[self.level]
-        with contextlib.redirect_stdout(io.StringIO()):   # minigrid prints its rejected samples
-            self.obs, _ = self.env.reset(seed=seed)
-        self._bot, self._suggested, self._pending = None, None, []
-        return f"Your goal: {self.obs['mission']}. " + self._describe()
-
-    def _describe(self) -> str:
-        carrying = self.env.unwrapped.carrying
-        enc = carrying.encode() if carrying is not None else None
-        return describe_view(self.obs['image'], enc)
-
     def valid_actions(self): return list(ACTIONS)
 
-    def _step(self, action):
-        key = action.lower()
-        if key not in ACTIONS: raise InvalidAction('not a BabyAI action')
-        act = ACTIONS.index(key)
-        self.obs, reward, terminated, truncated, _ = self.env.step(act)
-        self._pending.append(act)
-        self._suggested = None
-        success = terminated and reward > 0
-        if success: return 'You completed the mission. ' + self._describe(), 1.0, True, True
-        if terminated or truncated: return 'The mission failed. ' + self._describe(), 0.0, True, False
-        return self._describe(), 0.0, False, False
+# %% ../../nbs/affine/11_babyai.ipynb #9212d71e
+@patch
+def _describe(self: BabyAIEnv) -> str:
+    carrying = self.env.unwrapped.carrying
+    enc = carrying.encode() if carrying is not None else None
+    return describe_view(self.obs['image'], enc)
 
-    def expert_action(self):
-        if self._suggested is not None: return ACTIONS[self._suggested]
-        if self._bot is None or len(self._pending) > 1:
-            self._bot = BabyAIBot(self.env)        # a fresh bot when several steps went by without asking it
-            self._suggested = int(self._bot.replan())
-        else:
-            self._suggested = int(self._bot.replan(self._pending[0] if self._pending else None))
-        self._pending = []
-        return ACTIONS[self._suggested]
+# %% ../../nbs/affine/11_babyai.ipynb #b290bc45
+@patch
+def _reset(self: BabyAIEnv, seed):
+    self.level = self.levels[seed % len(self.levels)]
+    if self.level not in self._envs: self._envs[self.level] = gym.make(self.level)
+    self.env = self._envs[self.level]
+    with contextlib.redirect_stdout(io.StringIO()):   # minigrid prints its rejected samples
+        self.obs, _ = self.env.reset(seed=seed)
+    self._bot, self._suggested, self._pending = None, None, []
+    return f"Your goal: {self.obs['mission']}. " + self._describe()
 
-    def task_info(self): return {'level': self.level, 'mission': self.obs['mission']} if self.env else {}
+# %% ../../nbs/affine/11_babyai.ipynb #9dbef965
+@patch
+def _step(self: BabyAIEnv, action):
+    key = action.lower()
+    if key not in ACTIONS: raise InvalidAction('not a BabyAI action')
+    act = ACTIONS.index(key)
+    self.obs, reward, terminated, truncated, _ = self.env.step(act)
+    self._pending.append(act)
+    self._suggested = None
+    success = terminated and reward > 0
+    if success: return 'You completed the mission. ' + self._describe(), 1.0, True, True
+    if terminated or truncated: return 'The mission failed. ' + self._describe(), 0.0, True, False
+    return self._describe(), 0.0, False, False
 
-    def close(self):
-        for env in self._envs.values(): env.close()
-        self._envs.clear()
+# %% ../../nbs/affine/11_babyai.ipynb #c49ca8a9
+@patch
+def expert_action(self: BabyAIEnv):
+    if self._suggested is not None: return ACTIONS[self._suggested]
+    if self._bot is None or len(self._pending) > 1:
+        self._bot = BabyAIBot(self.env)        # a fresh bot when several steps went by without asking it
+        self._suggested = int(self._bot.replan())
+    else:
+        self._suggested = int(self._bot.replan(self._pending[0] if self._pending else None))
+    self._pending = []
+    return ACTIONS[self._suggested]
+
+# %% ../../nbs/affine/11_babyai.ipynb #32b31334
+@patch
+def task_info(self: BabyAIEnv): return {'level': self.level, 'mission': self.obs['mission']} if self.env else {}
+
+@patch
+def close(self: BabyAIEnv):
+    for env in self._envs.values(): env.close()
+    self._envs.clear()

@@ -13,10 +13,11 @@ from pathlib import Path
 from ..llm.sandbox import Limits, Result, SandboxPool, default_pool
 
 # %% auto #0
-__all__ = ['GRADING_LIMITS', 'ABD_PROMPT', 'DED_INSTRUCTIONS', 'ROW_FIELDS', 'STDIN_TEMPLATES', 'CALL_TEMPLATES', 'BUNDLED_PATH',
-           'normalize_output', 'outputs_match', 'abd_prompt', 'parse_abd_input', 'abd_score', 'ded_prompt',
-           'parse_program', 'parse_test_cases', 'ded_score', 'validate_row', 'load_rows', 'abd_task', 'ded_task',
-           'score_task', 'build_bundled_rows', 'write_bundled_rows', 'bundled_rows']
+__all__ = ['GRADING_LIMITS', 'ABD_PROMPT', 'DED_INSTRUCTIONS', 'ROW_FIELDS', 'TEMPLATES_FILE', 'STDIN_TEMPLATES',
+           'CALL_TEMPLATES', 'BUNDLED_PATH', 'normalize_output', 'outputs_match', 'abd_prompt', 'parse_abd_input',
+           'abd_score', 'ded_prompt', 'parse_program', 'parse_test_cases', 'ded_score', 'validate_row', 'load_rows',
+           'abd_task', 'ded_task', 'score_task', 'load_program_templates', 'build_bundled_rows', 'write_bundled_rows',
+           'bundled_rows']
 
 # %% ../../nbs/affine/01_code_tasks.ipynb #c005
 def normalize_output(text: str) -> str:
@@ -208,187 +209,60 @@ def score_task(task: dict, response: str, pool: SandboxPool | None = None) -> fl
     if task['env'] == 'affine:ded': return ded_score(response, task['test_cases'], pool)
     raise ValueError(f"unknown task env {task['env']!r}")
 
-# %% ../../nbs/affine/01_code_tasks.ipynb #c017
+# %% ../../nbs/affine/01_code_tasks.ipynb #af95c03a
 def _ints(rng, n, lo=-50, hi=50): return ' '.join(str(rng.randint(lo, hi)) for _ in range(n))
 def _word(rng, lo=3, hi=8): return ''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rng.randint(lo, hi)))
 
-def _t_linear(rng):
-    a, b = rng.randint(2, 9), rng.randint(-20, 20)
-    return (f'x = int(input())\nprint({a} * x + {b})', f'Read an integer x and print {a}*x + {b}.',
-            lambda r: str(r.randint(-100, 100)))
-def _t_filtered_sum(rng):
-    m, k = rng.randint(2, 5), None
-    k = rng.randrange(m)
-    return (f'n = int(input())\nxs = list(map(int, input().split()))\nprint(sum(v for v in xs if v % {m} == {k}))',
-            f'Read n, then n integers. Print the sum of those whose remainder modulo {m} is {k}.',
-            lambda r: (lambda n: f'{n}\n{_ints(r, n)}')(r.randint(1, 10)))
-def _t_reverse_case(rng):
-    op = rng.choice(['upper', 'lower', 'swapcase', 'title'])
-    return (f's = input().strip()\nprint(s[::-1].{op}())', f'Read a string, reverse it and print it with str.{op}() applied.',
-            lambda r: ' '.join(_word(r) for _ in range(r.randint(1, 3))).capitalize())
-def _t_count_chars(rng):
-    chars = ''.join(sorted(rng.sample('aeioulnrst', rng.randint(2, 5))))
-    return (f's = input()\nprint(sum(1 for c in s.lower() if c in {chars!r}))',
-            f'Read a line and print how many of its characters (case-insensitive) are among "{chars}".',
-            lambda r: ' '.join(_word(r) for _ in range(r.randint(1, 4))))
-def _t_range_stats(rng):
-    f = rng.choice(['max(xs) - min(xs)', 'sum(xs) // len(xs)', 'sorted(xs)[len(xs) // 2]', 'max(xs) * min(xs)'])
-    return (f'xs = list(map(int, input().split()))\nprint({f})', f'Read integers on one line and print {f} for the list xs.',
-            lambda r: _ints(r, r.randint(1, 9)))
-def _t_fizz(rng):
-    a, b = rng.sample([2, 3, 4, 5, 7], 2)
-    return (f'n = int(input())\nfor i in range(1, n + 1):\n    s = ""\n    if i % {a} == 0: s += "Fizz"\n'
-            f'    if i % {b} == 0: s += "Buzz"\n    print(s or i)',
-            f'Read n. For i from 1 to n print Fizz if i is divisible by {a}, Buzz if by {b}, FizzBuzz if both, else i.',
-            lambda r: str(r.randint(1, 20)))
-def _t_gcd_lcm(rng):
-    what = rng.choice(['gcd', 'lcm'])
-    body = 'print(math.gcd(a, b))' if what == 'gcd' else 'print(a * b // math.gcd(a, b))'
-    return (f'import math\na, b = map(int, input().split())\n{body}', f'Read two positive integers and print their {what}.',
-            lambda r: f'{r.randint(1, 200)} {r.randint(1, 200)}')
-def _t_digital_root(rng):
-    base = rng.choice([10, 10, 8])
-    return (f'n = int(input())\nsteps = 0\nwhile n >= {base}:\n    s = 0\n    while n:\n        s += n % {base}\n        n //= {base}\n'
-            f'    n = s\n    steps += 1\nprint(n, steps)',
-            f'Read a non-negative integer. Repeatedly replace it by the sum of its base-{base} digits until it is a '
-            f'single digit; print that digit and the number of steps.', lambda r: str(r.randint(0, 10 ** 6)))
-def _t_kth(rng):
-    order = rng.choice(['', 'reverse=True'])
-    return (f'n, k = map(int, input().split())\nxs = sorted(map(int, input().split()){", " + order if order else ""})\nprint(xs[k - 1])',
-            f'Read n and k, then n integers. Print the k-th {"largest" if order else "smallest"} of them.',
-            lambda r: (lambda n: f'{n} {r.randint(1, n)}\n{_ints(r, n)}')(r.randint(1, 8)))
-def _t_prefix(rng):
-    op = rng.choice(['+', '*', 'max'])
-    body = {'+': 'acc += v', '*': 'acc *= v', 'max': 'acc = max(acc, v)'}[op]
-    init = {'+': '0', '*': '1', 'max': '-10**9'}[op]
-    return (f'acc = {init}\nout = []\nfor v in map(int, input().split()):\n    {body}\n    out.append(acc)\nprint(*out)',
-            f'Read integers on one line and print the running {dict(zip("+*", ["sum", "product"])).get(op, "maximum")} after each.',
-            lambda r: _ints(r, r.randint(1, 7), -5, 9))
-def _t_words(rng):
-    f = rng.choice(['len(ws)', 'max(ws, key=len)', '" ".join(sorted(ws))', '" ".join(w[::-1] for w in ws)', 'len(set(ws))'])
-    return (f'ws = input().split()\nprint({f})', f'Read a line of words ws and print {f}.',
-            lambda r: ' '.join(_word(r, 2, 5) for _ in range(r.randint(1, 6))))
-def _t_caesar(rng):
-    k = rng.randint(1, 25)
-    return (f's = input()\nprint("".join(chr((ord(c) - 97 + {k}) % 26 + 97) if c.islower() else c for c in s))',
-            f'Read a line and shift every lowercase letter {k} places forward in the alphabet (wrapping around).',
-            lambda r: ' '.join(_word(r) for _ in range(r.randint(1, 3))))
-def _t_collatz(rng):
-    a = rng.choice([3, 3, 5])
-    return (f'n = int(input())\nsteps = 0\nwhile n != 1 and steps < 1000:\n    n = n // 2 if n % 2 == 0 else {a} * n + 1\n    steps += 1\nprint(steps)',
-            f'Read n >= 1. While n is not 1 (at most 1000 times), halve it if even, else replace it by {a}n+1. Print the number of steps.',
-            lambda r: str(r.randint(1, 300)))
-def _t_matrix(rng):
-    f = rng.choice(['row sums', 'column sums', 'transpose', 'trace'])
-    body = {'row sums': 'for row in m: print(sum(row))', 'column sums': 'print(*[sum(c) for c in zip(*m)])',
-            'transpose': 'for c in zip(*m): print(*c)', 'trace': 'print(sum(m[i][i] for i in range(min(r, c))))'}[f]
-    return (f'r, c = map(int, input().split())\nm = [list(map(int, input().split())) for _ in range(r)]\n{body}',
-            f'Read r and c, then an r x c integer matrix. Print its {f}.',
-            lambda g: (lambda r, c: f'{r} {c}\n' + '\n'.join(_ints(g, c, -9, 9) for _ in range(r)))(g.randint(1, 4), g.randint(1, 4)))
-def _t_palindrome(rng):
-    yes, no = rng.choice([('YES', 'NO'), ('True', 'False'), ('palindrome', 'not palindrome')])
-    return (f's = "".join(c for c in input().lower() if c.isalnum())\nprint("{yes}" if s == s[::-1] else "{no}")',
-            f'Read a line; ignoring case and non-alphanumerics, print {yes} if it is a palindrome, else {no}.',
-            lambda r: r.choice([(lambda w: w + w[::-1])(_word(r, 1, 4)), _word(r)]))
-def _t_primes(rng):
-    what = rng.choice(['count', 'sum', 'largest'])
-    body = {'count': 'print(len(ps))', 'sum': 'print(sum(ps))', 'largest': 'print(ps[-1] if ps else 0)'}[what]
-    return (f'n = int(input())\nps = [p for p in range(2, n + 1) if all(p % d for d in range(2, int(p ** 0.5) + 1))]\n{body}',
-            f'Read n and print the {what} of the primes up to n (0 if there are none).', lambda r: str(r.randint(1, 200)))
-def _t_bits(rng):
-    f = rng.choice(['bin(n).count("1")', 'n.bit_length()', 'int(bin(n)[:1:-1] or "0", 2)', 'n ^ (n >> 1)'])
-    return (f'n = int(input())\nprint({f})', f'Read a non-negative integer n and print {f}.', lambda r: str(r.randint(0, 5000)))
-def _t_pairs(rng):
-    return ('n, t = map(int, input().split())\nxs = list(map(int, input().split()))\n'
-            'print(sum(1 for i in range(n) for j in range(i + 1, n) if xs[i] + xs[j] == t))',
-            'Read n and a target t, then n integers. Print how many pairs i < j have xs[i] + xs[j] == t.',
-            lambda r: (lambda n: f'{n} {r.randint(-5, 10)}\n{_ints(r, n, -5, 10)}')(r.randint(2, 8)))
-def _t_rle(rng):
-    sep = rng.choice(['', ':', '-'])
-    return (f's = input().strip()\nout, i = [], 0\nwhile i < len(s):\n    j = i\n    while j < len(s) and s[j] == s[i]: j += 1\n'
-            f'    out.append(s[i] + "{sep}" + str(j - i))\n    i = j\nprint("".join(out))',
-            f'Read a string and print its run-length encoding: each run as the character, "{sep}", then its length.',
-            lambda r: ''.join(r.choice('aab') * r.randint(1, 4) for _ in range(r.randint(1, 5))))
-def _t_fib(rng):
-    m = rng.choice([10, 97, 1000, 10 ** 9 + 7])
-    return (f'n = int(input())\na, b = 0, 1\nfor _ in range(n): a, b = b, (a + b) % {m}\nprint(a)',
-            f'Read n and print the n-th Fibonacci number (F0 = 0, F1 = 1) modulo {m}.', lambda r: str(r.randint(0, 300)))
-def _t_stack(rng):
-    return ('st = []\nfor _ in range(int(input())):\n    op = input().split()\n    if op[0] == "push": st.append(int(op[1]))\n'
-            '    elif op[0] == "pop" and st: st.pop()\n    elif op[0] == "top": print(st[-1] if st else "empty")\nprint(len(st))',
-            'Read q, then q commands: "push x", "pop" or "top" (print the top, or "empty"). Finally print the stack size.',
-            lambda r: (lambda q: f'{q}\n' + '\n'.join(r.choice([f'push {r.randint(0, 9)}', 'pop', 'top']) for _ in range(q)))(r.randint(1, 8)))
-def _t_freq(rng):
-    tie = rng.choice(['min', 'max'])
-    return (f'from collections import Counter\nc = Counter(input().replace(" ", ""))\nbest = max(c.values())\n'
-            f'ch = {tie}(k for k, v in c.items() if v == best)\nprint(ch, best)',
-            f'Read a line; ignoring spaces, print the most frequent character (the {"smallest" if tie == "min" else "largest"} on ties) and its count.',
-            lambda r: ' '.join(_word(r, 2, 6) for _ in range(r.randint(1, 3))))
-def _t_multicase(rng):
-    m = rng.choice([7, 13, 1000])
-    return (f't = int(input())\nfor _ in range(t):\n    a, b = map(int, input().split())\n    print(pow(a, b, {m}))',
-            f'Read t, then t lines with a and b. For each print a**b modulo {m}.',
-            lambda r: (lambda t: f'{t}\n' + '\n'.join(f'{r.randint(0, 50)} {r.randint(0, 20)}' for _ in range(t)))(r.randint(1, 4)))
-def _t_grid_paths(rng):
-    blocked = rng.choice(['#', 'X'])
-    return (f'r, c = map(int, input().split())\ng = [input() for _ in range(r)]\nways = [[0] * c for _ in range(r)]\n'
-            f'for i in range(r):\n    for j in range(c):\n        if g[i][j] == "{blocked}": continue\n'
-            f'        ways[i][j] = 1 if i == j == 0 else (ways[i - 1][j] if i else 0) + (ways[i][j - 1] if j else 0)\nprint(ways[-1][-1])',
-            f'Read r and c, then r rows of a grid ("." free, "{blocked}" blocked). Print the number of right/down paths from the top-left to the bottom-right cell.',
-            lambda g: (lambda r, c: f'{r} {c}\n' + '\n'.join(''.join(g.choice(['.', '.', '.', blocked]) for _ in range(c)) for _ in range(r)))(g.randint(1, 4), g.randint(1, 4)))
-def _t_balanced(rng):
-    pairs = rng.choice(['()', '()[]', '()[]{}'])
-    return (f's = input().strip()\nst, ok = [], True\nfor ch in s:\n    if ch in {pairs[::2]!r}: st.append(ch)\n'
-            f'    elif ch in {pairs[1::2]!r}:\n        if not st or {pairs[::2]!r}.index(st.pop()) != {pairs[1::2]!r}.index(ch): ok = False\n'
-            f'print("balanced" if ok and not st else "unbalanced")',
-            f'Read a string of brackets from "{pairs}" and print balanced if they are balanced, else unbalanced.',
-            lambda r: ''.join(r.choice(pairs) for _ in range(r.randint(0, 8))))
+# %% ../../nbs/affine/01_code_tasks.ipynb #8b2dc8bc
+TEMPLATES_FILE = 'program_templates.jsonl'
 
-STDIN_TEMPLATES = {f.__name__[3:]: f for f in (
-    _t_linear, _t_filtered_sum, _t_reverse_case, _t_count_chars, _t_range_stats, _t_fizz, _t_gcd_lcm, _t_digital_root,
-    _t_kth, _t_prefix, _t_words, _t_caesar, _t_collatz, _t_matrix, _t_palindrome, _t_primes, _t_bits, _t_pairs, _t_rle,
-    _t_fib, _t_stack, _t_freq, _t_multicase, _t_grid_paths, _t_balanced)}
+def _bind(let: list, rng: random.Random) -> dict:
+    "Evaluate a template's `let` bindings in order (so the draws from `rng` keep their order) into a namespace."
+    ns = {'rng': rng, '_ints': _ints, '_word': _word}
+    for names, expr in let:
+        value = eval(expr, ns)
+        if ',' in names: ns.update(zip([n.strip() for n in names.split(',')], value))
+        else: ns[names] = value
+    return ns
 
-# %% ../../nbs/affine/01_code_tasks.ipynb #c019
-def _f_poly(rng):
-    a, b, c = rng.randint(-3, 3), rng.randint(-5, 5), rng.randint(-9, 9)
-    return (f'def poly(x):\n    return {a} * x * x + {b} * x + {c}', 'poly', f'poly(x) = {a}x^2 + {b}x + {c}',
-            lambda r: [r.randint(-20, 20)], 'print(poly(int(input())))', lambda args: str(args[0]))
-def _f_dedupe(rng):
-    keep = rng.choice(['first', 'sorted'])
-    body = 'seen = []\n    for v in xs:\n        if v not in seen: seen.append(v)\n    return seen' if keep == 'first' else 'return sorted(set(xs))'
-    return (f'def dedupe(xs):\n    {body}', 'dedupe', f'dedupe(xs) returns the distinct values of the list xs ({"in first-seen order" if keep == "first" else "sorted"})',
-            lambda r: [[r.randint(0, 5) for _ in range(r.randint(0, 8))]], 'print(dedupe(list(map(int, input().split()))))',
-            lambda args: ' '.join(map(str, args[0])))
-def _f_is_anagram(rng):
-    return ('def is_anagram(a, b):\n    return sorted(a) == sorted(b)', 'is_anagram', 'is_anagram(a, b) tells whether the strings a and b are anagrams',
-            lambda r: (lambda w: [w, r.choice([''.join(r.sample(w, len(w))), _word(r)])])(_word(r)),
-            'a, b = input().split()\nprint(is_anagram(a, b))', lambda args: f'{args[0]} {args[1]}')
-def _f_clamp_sum(rng):
-    lo, hi = rng.randint(-10, 0), rng.randint(1, 10)
-    return (f'def clamp_sum(xs):\n    return sum(min(max(v, {lo}), {hi}) for v in xs)', 'clamp_sum',
-            f'clamp_sum(xs) returns the sum of the values of xs, each clamped to [{lo}, {hi}]',
-            lambda r: [[r.randint(-30, 30) for _ in range(r.randint(0, 8))]], 'print(clamp_sum(list(map(int, input().split()))))',
-            lambda args: ' '.join(map(str, args[0])))
-def _f_word_lengths(rng):
-    return ('def word_lengths(s):\n    return {w: len(w) for w in s.split()}', 'word_lengths',
-            'word_lengths(s) returns a dict mapping each word of s to its length',
-            lambda r: [' '.join(_word(r, 1, 6) for _ in range(r.randint(1, 4)))], 'print(word_lengths(input()))', lambda args: args[0])
-def _f_chunks(rng):
-    k = rng.randint(2, 4)
-    return (f'def chunks(xs):\n    return [xs[i:i + {k}] for i in range(0, len(xs), {k})]', 'chunks',
-            f'chunks(xs) splits the list xs into consecutive pieces of length {k} (the last may be shorter)',
-            lambda r: [[r.randint(0, 9) for _ in range(r.randint(0, 9))]], 'print(chunks(list(map(int, input().split()))))',
-            lambda args: ' '.join(map(str, args[0])))
+# %% ../../nbs/affine/01_code_tasks.ipynb #52678135
+def _stdin_template(spec: dict):
+    "A stdin template's maker: rng -> (program, problem, input generator)."
+    def make(rng):
+        ns = _bind(spec['let'], rng)
+        return spec['program'].format(**ns), spec['problem'].format(**ns), eval('lambda r: ' + spec['input'], ns)
+    make.__name__ = f"_t_{spec['name']}"
+    return make
 
-CALL_TEMPLATES = {f.__name__[3:]: f for f in (_f_poly, _f_dedupe, _f_is_anagram, _f_clamp_sum, _f_word_lengths, _f_chunks)}
+# %% ../../nbs/affine/01_code_tasks.ipynb #412adc25
+def _call_template(spec: dict):
+    "A function-call template's maker: rng -> (fn_src, fn, problem, args generator, main, args -> stdin)."
+    def make(rng):
+        ns = _bind(spec['let'], rng)
+        return (spec['fn_src'].format(**ns), spec['fn'], spec['problem'].format(**ns), eval('lambda r: ' + spec['args'], ns),
+                spec['main'], eval('lambda args: ' + spec['stdin'], ns))
+    make.__name__ = f"_f_{spec['name']}"
+    return make
 
-# %% ../../nbs/affine/01_code_tasks.ipynb #c021
+# %% ../../nbs/affine/01_code_tasks.ipynb #80783651
+def load_program_templates(kind: str) -> dict:
+    "The bundled program templates of `kind` ('stdin_stdout' or 'function_call'), by name, as makers taking an rng."
+    import importlib.resources
+    text = (importlib.resources.files('research_kit.affine') / 'bundled' / TEMPLATES_FILE).read_text()
+    specs = [json.loads(l) for l in text.splitlines() if l.strip()]
+    make = _stdin_template if kind == 'stdin_stdout' else _call_template
+    return {s['name']: make(s) for s in specs if s['kind'] == kind}
+
+STDIN_TEMPLATES = load_program_templates('stdin_stdout')
+CALL_TEMPLATES = load_program_templates('function_call')
+
+# %% ../../nbs/affine/01_code_tasks.ipynb #b49fbe1e
 def _stdin_row(name, rng, n_tests):
     program, problem, make_input = STDIN_TEMPLATES[name](rng)
     inputs = [make_input(rng) for _ in range(n_tests)]
     return {'template': name, 'program': program, 'problem': problem, 'kind': 'stdin_stdout', 'inputs_list': inputs}
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #40cd137b
 def _call_row(name, rng, n_tests):
     fn_src, fn, problem, make_args, main, args_to_stdin = CALL_TEMPLATES[name](rng)
     program = f"{fn_src}\n\nif __name__ == '__main__':\n" + textwrap.indent(main, '    ')
@@ -396,31 +270,38 @@ def _call_row(name, rng, n_tests):
     return {'template': name, 'program': program, 'problem': f'Write a Python function {fn}: {problem}.', 'kind': 'function_call',
             'fn_name': fn, 'fn_src': fn_src, 'args_list': args, 'inputs_list': [args_to_stdin(args[0])]}
 
+# %% ../../nbs/affine/01_code_tasks.ipynb #8a29d42f
+def _grading_jobs(drafts: list[dict]) -> list[tuple[str, str]]:
+    jobs = []
+    for d in drafts:
+        jobs.append((d['program'], d['inputs_list'][0] + '\n'))
+        if d['kind'] == 'stdin_stdout': jobs += [(d['program'], s + '\n') for s in d['inputs_list']]
+        else: jobs += [(_CALL_HARNESS.format(code=d['program'], fn=d['fn_name'], args=json.dumps(a)), '') for a in d['args_list']]
+    return jobs
+
+# %% ../../nbs/affine/01_code_tasks.ipynb #cf8bdfde
+def _finished_row(i: int, d: dict, rs: list[Result]) -> dict:
+    bad = [r for r in rs if not r.ok or r.stderr]
+    if bad: raise RuntimeError(f"template {d['template']!r} (row {i}) failed: {bad[0].verdict} {bad[0].detail}")
+    if d['kind'] == 'stdin_stdout':
+        cases = [{'type': 'stdin_stdout', 'input': s + '\n', 'output': r.stdout} for s, r in zip(d['inputs_list'], rs[1:])]
+    else:
+        cases = [{'type': 'function_call', 'fn_name': d['fn_name'], 'input': a, 'output': [json.loads(r.stdout)]}
+                 for a, r in zip(d['args_list'], rs[1:])]
+    return {'task_id': f'rk-{i:04d}', 'template': d['template'], 'program': d['program'],
+            'inputs': d['inputs_list'][0] + '\n', 'output': rs[0].stdout, 'prompt': d['problem'],
+            'verification_info': json.dumps({'test_cases': cases})}
+
+# %% ../../nbs/affine/01_code_tasks.ipynb #07d156a6
 def build_bundled_rows(n_rows: int = 240, n_tests: int = 4, seed: int = 0, pool: SandboxPool | None = None) -> list[dict]:
     "`n_rows` rows from the templates (one in five a function-call row), outputs computed in the sandbox."
     rng = random.Random(seed)
     names, calls = sorted(STDIN_TEMPLATES), sorted(CALL_TEMPLATES)
     drafts = [_call_row(calls[(i // 5) % len(calls)], rng, n_tests) if i % 5 == 4 else
               _stdin_row(names[(i - i // 5) % len(names)], rng, n_tests) for i in range(n_rows)]
-    jobs = []
-    for d in drafts:
-        jobs.append((d['program'], d['inputs_list'][0] + '\n'))
-        if d['kind'] == 'stdin_stdout': jobs += [(d['program'], s + '\n') for s in d['inputs_list']]
-        else: jobs += [(_CALL_HARNESS.format(code=d['program'], fn=d['fn_name'], args=json.dumps(a)), '') for a in d['args_list']]
-    results, rows, k = (pool or default_pool()).map(jobs, limits=GRADING_LIMITS), [], 0
-    for i, d in enumerate(drafts):
-        rs = results[k:k + 1 + n_tests]; k += 1 + n_tests
-        bad = [r for r in rs if not r.ok or r.stderr]
-        if bad: raise RuntimeError(f"template {d['template']!r} (row {i}) failed: {bad[0].verdict} {bad[0].detail}")
-        if d['kind'] == 'stdin_stdout':
-            cases = [{'type': 'stdin_stdout', 'input': s + '\n', 'output': r.stdout} for s, r in zip(d['inputs_list'], rs[1:])]
-        else:
-            cases = [{'type': 'function_call', 'fn_name': d['fn_name'], 'input': a, 'output': [json.loads(r.stdout)]}
-                     for a, r in zip(d['args_list'], rs[1:])]
-        rows.append({'task_id': f'rk-{i:04d}', 'template': d['template'], 'program': d['program'],
-                     'inputs': d['inputs_list'][0] + '\n', 'output': rs[0].stdout, 'prompt': d['problem'],
-                     'verification_info': json.dumps({'test_cases': cases})})
-    return rows
+    results = (pool or default_pool()).map(_grading_jobs(drafts), limits=GRADING_LIMITS)
+    step = 1 + n_tests
+    return [_finished_row(i, d, results[i * step:(i + 1) * step]) for i, d in enumerate(drafts)]
 
 # %% ../../nbs/affine/01_code_tasks.ipynb #0e161470
 BUNDLED_PATH = Path(__file__).resolve().parent / 'bundled' / 'code_tasks.jsonl' if '__file__' in globals() else None

@@ -10,6 +10,8 @@ import os, random, re, shutil, tempfile, warnings
 from collections import deque
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from .environments import InvalidAction, TextEnv
 
 # %% auto #0
@@ -17,7 +19,7 @@ __all__ = ['GAME_VERSION', 'CONTAINERS', 'SUPPORTERS', 'ROOMS', 'OBJECTS', 'TREA
            'household_layout', 'task_text', 'household_kb', 'build_game', 'default_cache_dir', 'household_game',
            'plan_household', 'clean_feedback', 'HouseholdEnv']
 
-# %% ../../nbs/affine/14_household.ipynb #c005
+# %% ../../nbs/affine/14_household.ipynb #c7c6b470
 GAME_VERSION = 2
 CONTAINERS, SUPPORTERS = ('c', 'mw', 'fr'), ('s', 'sk')       # TextWorld kinds: mw microwave, fr fridge, sk sink basin
 ROOMS = {
@@ -37,6 +39,7 @@ TREATMENTS = {'heat': ('heated', 'mw', ['mug', 'apple', 'plate', 'bowl', 'tomato
 TASKS = ('pick_and_place', 'pick_two_and_place', 'pick_heat_then_place', 'pick_cool_then_place', 'pick_clean_then_place')
 DIRECTIONS = {'east': 'west', 'north': 'south', 'west': 'east', 'south': 'north'}
 
+# %% ../../nbs/affine/14_household.ipynb #76813f3c
 def household_layout(seed: int) -> dict:
     "A reproducible plan of the game of `seed`: rooms, exits, receptacles, objects and the task."
     rng = random.Random(seed)
@@ -75,7 +78,7 @@ def task_text(layout: dict) -> str:
     if layout['treatment']: return f"{layout['treatment']} the {layout['goal_objects'][0]} and put it {where}"
     return f"put {' and '.join(f'the {o}' for o in layout['goal_objects'])} {where}"
 
-# %% ../../nbs/affine/14_household.ipynb #c008
+# %% ../../nbs/affine/14_household.ipynb #6f5da535
 def _appliance_logic(kind: str, parent: str, inform_kind: str, verb: str, predicate: str) -> str:
     gerund = verb[:-1] + 'ing' if verb.endswith('e') else verb + 'ing'
     openable = ' openable and' if parent == 'c' else ''
@@ -104,6 +107,7 @@ type {kind} : {parent} {{
 APPLIANCE_LOGIC = (_appliance_logic('mw', 'c', 'heater', 'heat', 'heated') + _appliance_logic('fr', 'c', 'cooler', 'cool', 'cooled')
                    + _appliance_logic('sk', 's', 'washer', 'clean', 'cleaned'))
 
+# %% ../../nbs/affine/14_household.ipynb #3188500d
 def household_kb():
     "TextWorld's knowledge base plus the appliances (loaded from a temporary folder: TextWorld reads logic files)."
     from textworld.generator.data import KnowledgeBase, LOGIC_DATA_PATH, TEXT_GRAMMARS_PATH
@@ -168,7 +172,7 @@ def household_game(seed: int, cache_dir=None) -> Path:
     finally: shutil.rmtree(work, ignore_errors=True)
     return game
 
-# %% ../../nbs/affine/14_household.ipynb #c012
+# %% ../../nbs/affine/14_household.ipynb #a90c2228
 def _route(start: str, goal: str, links: dict) -> list[str]:
     "`go` commands from room `start` to room `goal` (breadth first over `links[room] = [(direction, room)]`)."
     seen, queue = {start: []}, deque([start])
@@ -179,6 +183,7 @@ def _route(start: str, goal: str, links: dict) -> list[str]:
             if nxt not in seen: seen[nxt] = seen[room] + [f"go {d}"]; queue.append(nxt)
     raise ValueError(f"no way from {start} to {goal}")
 
+# %% ../../nbs/affine/14_household.ipynb #0cedcbb3
 def plan_household(facts, names: dict, goal_objects: list[str], target: str, treatment: str | None = None) -> list[str]:
     "Commands from the state `facts` to the goal (entity ids are turned into names by `names`)."
     at, holder, closed, links, done, player = {}, {}, set(), {}, set(), None
@@ -224,7 +229,7 @@ def clean_feedback(text: str) -> str:
     if '*** The End ***' in text: text = text[:text.index('*** The End ***')]
     return re.sub(r'\n{3,}', '\n\n', text).strip()
 
-# %% ../../nbs/affine/14_household.ipynb #90bc5f0b
+# %% ../../nbs/affine/14_household.ipynb #9a781253
 class HouseholdEnv(TextEnv):
     "ALFWorld-style pick-and-place tasks in generated TextWorld games; the expert plans from the game's facts."
     name, step_bonus = 'household', 0.2
@@ -250,22 +255,30 @@ class HouseholdEnv(TextEnv):
     def valid_actions(self):
         return [c for c in self.state['admissible_commands'] if c not in ('look', 'inventory')] + ['look', 'inventory']
 
-    def _step(self, action):
-        command = ' '.join(action.lower().split())
-        if command not in self.state['admissible_commands']:
-            raise InvalidAction('that is not possible here')
-        self.state, _, done = self.env.step(command)
-        won = bool(self.state['won'])
-        return clean_feedback(self.state.feedback), float(won), won or done, won
+# %% ../../nbs/affine/14_household.ipynb #d3330bbc
+@patch
+def _step(self: HouseholdEnv, action):
+    command = ' '.join(action.lower().split())
+    if command not in self.state['admissible_commands']:
+        raise InvalidAction('that is not possible here')
+    self.state, _, done = self.env.step(command)
+    won = bool(self.state['won'])
+    return clean_feedback(self.state.feedback), float(won), won or done, won
 
-    def expert_action(self):
-        lay = self.layout
-        plan = plan_household(self.state['facts'], self.names, lay['goal_objects'], lay['target'], lay['treatment'])
-        return plan[0] if plan else 'look'
+# %% ../../nbs/affine/14_household.ipynb #13ed4a99
+@patch
+def expert_action(self: HouseholdEnv):
+    lay = self.layout
+    plan = plan_household(self.state['facts'], self.names, lay['goal_objects'], lay['target'], lay['treatment'])
+    return plan[0] if plan else 'look'
 
-    def task_info(self):
-        return {'task': task_text(self.layout), 'task_type': self.layout['task'], 'game_seed': self.layout['seed'],
-                'rooms': self.layout['rooms']}
+# %% ../../nbs/affine/14_household.ipynb #64773b7d
+@patch
+def task_info(self: HouseholdEnv):
+    return {'task': task_text(self.layout), 'task_type': self.layout['task'], 'game_seed': self.layout['seed'],
+            'rooms': self.layout['rooms']}
 
-    def close(self):
-        if self.env is not None: self.env.close(); self.env = None
+# %% ../../nbs/affine/14_household.ipynb #7530781f
+@patch
+def close(self: HouseholdEnv):
+    if self.env is not None: self.env.close(); self.env = None

