@@ -16,6 +16,7 @@ os.environ.setdefault('PYOPENGL_PLATFORM', os.environ['MUJOCO_GL'])
 
 import h5py
 import numpy as np
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from ..core.files import atomic_path
@@ -42,6 +43,7 @@ ENVIRONMENTS: dict[str, EnvSpec] = {s.name: s for s in (
 
 POLICIES = ('random', 'scripted', 'mixed')
 
+# %% ../../nbs/world_model/00_collect.ipynb #3c88f062
 def env_spec(name: str) -> EnvSpec:
     "The `EnvSpec` of `name` ('cheetah-run' or 'cheetah_run'); an unknown name raises `ValueError` listing the choices."
     key = name.replace('_', '-')
@@ -72,18 +74,22 @@ class Policy:
         self.amp = rng.uniform(0.5, 1.0, n)
         self._mode = rng.choice(['random', 'scripted'])
 
-    def scripted(self, t: int) -> np.ndarray:
-        centre, half = (self.high + self.low) / 2, (self.high - self.low) / 2
-        wave = self.amp * np.sin(2 * math.pi * self.freq * t + self.phase)
-        return centre + half * (wave + self.noise * self.rng.standard_normal(wave.shape))
+# %% ../../nbs/world_model/00_collect.ipynb #af06fd7d
+@patch
+def scripted(self: Policy, t: int) -> np.ndarray:
+    centre, half = (self.high + self.low) / 2, (self.high - self.low) / 2
+    wave = self.amp * np.sin(2 * math.pi * self.freq * t + self.phase)
+    return centre + half * (wave + self.noise * self.rng.standard_normal(wave.shape))
 
-    def __call__(self, t: int) -> np.ndarray:
-        mode = self.kind
-        if mode == 'mixed':
-            if t > 0 and t % self.switch_every == 0: self._mode = 'scripted' if self._mode == 'random' else 'random'
-            mode = self._mode
-        a = self.rng.uniform(self.low, self.high) if mode == 'random' else self.scripted(t)
-        return np.clip(a, self.low, self.high).astype(np.float32)
+# %% ../../nbs/world_model/00_collect.ipynb #89f3cc7e
+@patch
+def __call__(self: Policy, t: int) -> np.ndarray:
+    mode = self.kind
+    if mode == 'mixed':
+        if t > 0 and t % self.switch_every == 0: self._mode = 'scripted' if self._mode == 'random' else 'random'
+        mode = self._mode
+    a = self.rng.uniform(self.low, self.high) if mode == 'random' else self.scripted(t)
+    return np.clip(a, self.low, self.high).astype(np.float32)
 
 # %% ../../nbs/world_model/00_collect.ipynb #c012
 def collect_episode(env_name: str, policy: str = 'random', seed: int = 0, steps: int = 500,
@@ -142,7 +148,7 @@ def write_episodes(path, env_name: str, episodes: list[dict], action_repeat: int
                             'created': dt.datetime.now().isoformat(timespec='seconds'), **attrs})
     return Path(path)
 
-# %% ../../nbs/world_model/00_collect.ipynb #c017
+# %% ../../nbs/world_model/00_collect.ipynb #6d56704b
 _WORKER_ENVS: dict = {}
 
 def _episode_job(job: tuple) -> tuple[int, dict]:
@@ -150,6 +156,7 @@ def _episode_job(job: tuple) -> tuple[int, dict]:
     if env_name not in _WORKER_ENVS: _WORKER_ENVS[env_name] = make_env(env_name, seed)
     return i, collect_episode(env_name, policy, seed, steps, action_repeat, image_size, env=_WORKER_ENVS[env_name])
 
+# %% ../../nbs/world_model/00_collect.ipynb #c017
 def collect(env_name: str, episodes: int, out, policy: str = 'all', steps: int = 500, action_repeat: int = 2,
             image_size: int = 64, workers: int = 2, seed: int = 0, progress: bool = True) -> Path:
     "Collect `episodes` episodes of `env_name` into `out/<env>.h5` (or `out` itself if it ends in .h5); return the path."

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch.utils.data import Dataset
 
 from .collect import FORMAT, env_spec
@@ -105,29 +106,39 @@ class DMCVBDataset(Dataset):
 
     def __len__(self) -> int: return len(self.window_starts)
 
-    def _file(self) -> h5py.File:
-        if self._h5 is None: self._h5 = h5py.File(self.file, 'r')
-        return self._h5
+# %% ../../nbs/world_model/01_dataset.ipynb #b985a868
+@patch
+def _file(self: DMCVBDataset) -> h5py.File:
+    if self._h5 is None: self._h5 = h5py.File(self.file, 'r')
+    return self._h5
 
-    def __getstate__(self):       # a worker process must open its own handle
-        return {**self.__dict__, '_h5': None}
+# %% ../../nbs/world_model/01_dataset.ipynb #04994fc1
+@patch
+def __getstate__(self: DMCVBDataset):       # a worker process must open its own handle
+    return {**self.__dict__, '_h5': None}
 
-    def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} windows")
-        s = int(self.window_starts[i]); e = s + self.sequence_length
-        f = self._file()
-        obs = torch.from_numpy(f['observations'][s:e]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        return {'observations': obs, 'actions': torch.from_numpy(f['actions'][s:e]),
-                'rewards': torch.from_numpy(f['rewards'][s:e]), 'dones': torch.from_numpy(f['dones'][s:e].astype(np.float32))}
+# %% ../../nbs/world_model/01_dataset.ipynb #864269be
+@patch
+def __getitem__(self: DMCVBDataset, i: int) -> dict:
+    if not -len(self) <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} windows")
+    s = int(self.window_starts[i]); e = s + self.sequence_length
+    f = self._file()
+    obs = torch.from_numpy(f['observations'][s:e]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return {'observations': obs, 'actions': torch.from_numpy(f['actions'][s:e]),
+            'rewards': torch.from_numpy(f['rewards'][s:e]), 'dones': torch.from_numpy(f['dones'][s:e].astype(np.float32))}
 
-    def episode(self, k: int) -> dict:
-        "The whole `k`-th episode of this split (for browsing and open-loop prediction)."
-        s, l = int(self.starts[k]), int(self.lengths[k])
-        f = self._file()
-        obs = torch.from_numpy(f['observations'][s:s + l]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return {'observations': obs, 'actions': torch.from_numpy(f['actions'][s:s + l]),
-                'rewards': torch.from_numpy(f['rewards'][s:s + l])}
+# %% ../../nbs/world_model/01_dataset.ipynb #ab92d088
+@patch
+def episode(self: DMCVBDataset, k: int) -> dict:
+    "The whole `k`-th episode of this split (for browsing and open-loop prediction)."
+    s, l = int(self.starts[k]), int(self.lengths[k])
+    f = self._file()
+    obs = torch.from_numpy(f['observations'][s:s + l]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return {'observations': obs, 'actions': torch.from_numpy(f['actions'][s:s + l]),
+            'rewards': torch.from_numpy(f['rewards'][s:s + l])}
 
-    def __repr__(self):
-        return (f"DMCVBDataset({self.environment}, split={self.split}, episodes={len(self.episodes)}, "
-                f"windows={len(self)}, T={self.sequence_length}, A={self.action_dim})")
+# %% ../../nbs/world_model/01_dataset.ipynb #a05b2d79
+@patch
+def __repr__(self: DMCVBDataset):
+    return (f"DMCVBDataset({self.environment}, split={self.split}, episodes={len(self.episodes)}, "
+            f"windows={len(self)}, T={self.sequence_length}, A={self.action_dim})")

@@ -8,13 +8,15 @@ Docs: https://research-kit.github.io/research_kit/world_model/losses.html.md"""
 # %% ../../nbs/world_model/03_losses.ipynb #c003
 from __future__ import annotations
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TASK_NAMES', 'LossAggregator']
 
-# %% ../../nbs/world_model/03_losses.ipynb #c005
+# %% ../../nbs/world_model/03_losses.ipynb #8802b455
 TASK_NAMES = ('elbo', 'perceiver', 'predictive')
 
+# %% ../../nbs/world_model/03_losses.ipynb #c005
 class LossAggregator:
     "Every loss term of `forward_sequence`'s outputs, and the three RGB task losses."
     def __init__(self, entropy_weight: float = 0.1, lambda_diversity: float = 0.1):
@@ -26,24 +28,26 @@ class LossAggregator:
         if v is None: return like.new_zeros(())
         return torch.stack(list(v)).mean() if isinstance(v, (list, tuple)) else v.float().mean()
 
-    def compute_losses(self, outputs: dict, beta: float = 1.0, lambda_recon: float = 1.0, lambda_att_dyn: float = 0.1,
-                       entropy_weight: float | None = None) -> tuple[dict, list]:
-        "Return `(losses_dict, task_losses)`; `task_losses` is `[elbo, perceiver, predictive]`."
-        if 'reconstruction_losses' not in outputs:
-            raise KeyError("outputs lack 'reconstruction_losses': pass the dict returned by forward_sequence")
-        w_e = self.entropy_weight if entropy_weight is None else entropy_weight
-        like = outputs['reconstruction_losses']
-        m = lambda k: self._mean(outputs, k, like)
-        L = {'recon_loss': m('reconstruction_losses'), 'kl_z': m('kl_latents'), 'hierarchical_kl': m('kumaraswamy_kl_losses'),
-             'attention_kl': m('attention_losses'), 'cluster_entropy': m('cluster_entropies'),
-             'attention_dynamics_loss': m('attention_dynamics_loss'), 'attention_diversity': m('attention_diversity_losses'),
-             'perceiver_loss': m('perceiver_total_loss'), 'perceiver_ce_loss': m('perceiver_ce_loss'),
-             'perceiver_vq_loss': m('perceiver_vq_loss')}
-        L['total_vae_loss'] = (lambda_recon * L['recon_loss'] + beta * L['kl_z'] + beta * L['hierarchical_kl']
-                               - w_e * L['cluster_entropy'])
-        L['total_elbo'] = L['total_vae_loss'] + beta * L['attention_kl']
-        L['total_predictive'] = (beta * L['attention_kl'] + lambda_att_dyn * L['attention_dynamics_loss']
-                                 + self.lambda_diversity * L['attention_diversity'])
-        L['total_loss'] = L['total_vae_loss'] + L['perceiver_loss'] + L['total_predictive']
-        L['beta'] = torch.as_tensor(float(beta))
-        return L, [L['total_vae_loss'], L['perceiver_loss'], L['total_predictive']]
+# %% ../../nbs/world_model/03_losses.ipynb #137caefc
+@patch
+def compute_losses(self: LossAggregator, outputs: dict, beta: float = 1.0, lambda_recon: float = 1.0,
+                   lambda_att_dyn: float = 0.1, entropy_weight: float | None = None) -> tuple[dict, list]:
+    "Return `(losses_dict, task_losses)`; `task_losses` is `[elbo, perceiver, predictive]`."
+    if 'reconstruction_losses' not in outputs:
+        raise KeyError("outputs lack 'reconstruction_losses': pass the dict returned by forward_sequence")
+    w_e = self.entropy_weight if entropy_weight is None else entropy_weight
+    like = outputs['reconstruction_losses']
+    m = lambda k: self._mean(outputs, k, like)
+    L = {'recon_loss': m('reconstruction_losses'), 'kl_z': m('kl_latents'), 'hierarchical_kl': m('kumaraswamy_kl_losses'),
+         'attention_kl': m('attention_losses'), 'cluster_entropy': m('cluster_entropies'),
+         'attention_dynamics_loss': m('attention_dynamics_loss'), 'attention_diversity': m('attention_diversity_losses'),
+         'perceiver_loss': m('perceiver_total_loss'), 'perceiver_ce_loss': m('perceiver_ce_loss'),
+         'perceiver_vq_loss': m('perceiver_vq_loss')}
+    L['total_vae_loss'] = (lambda_recon * L['recon_loss'] + beta * L['kl_z'] + beta * L['hierarchical_kl']
+                           - w_e * L['cluster_entropy'])
+    L['total_elbo'] = L['total_vae_loss'] + beta * L['attention_kl']
+    L['total_predictive'] = (beta * L['attention_kl'] + lambda_att_dyn * L['attention_dynamics_loss']
+                             + self.lambda_diversity * L['attention_diversity'])
+    L['total_loss'] = L['total_vae_loss'] + L['perceiver_loss'] + L['total_predictive']
+    L['beta'] = torch.as_tensor(float(beta))
+    return L, [L['total_vae_loss'], L['perceiver_loss'], L['total_predictive']]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Gamma, kl_divergence
@@ -125,26 +126,34 @@ class DPGMMPrior(nn.Module):
         return {'log_pi': log_pi, 'means': means, 'log_vars': log_vars.clamp(-10, 2), 'kumar_a': a, 'kumar_b': b,
                 'gamma_conc': conc, 'gamma_rate': rate}
 
-    def component_log_probs(self, z, p: dict):
-        "log π_k + log N(z; μ_k, σ_k), `[..., K]`."
-        return p['log_pi'] + gaussian_log_prob(z.unsqueeze(-2), p['means'], p['log_vars'])
+# %% ../../nbs/world_model/02_model.ipynb #9b484929
+@patch
+def component_log_probs(self: DPGMMPrior, z, p: dict):
+    "log π_k + log N(z; μ_k, σ_k), `[..., K]`."
+    return p['log_pi'] + gaussian_log_prob(z.unsqueeze(-2), p['means'], p['log_vars'])
 
-    def log_prob(self, z, p: dict): return torch.logsumexp(self.component_log_probs(z, p), -1)
+# %% ../../nbs/world_model/02_model.ipynb #d7adb88a
+@patch
+def log_prob(self: DPGMMPrior, z, p: dict): return torch.logsumexp(self.component_log_probs(z, p), -1)
 
-    def stick_kl(self, p: dict):
-        "Σ_k KL(Kuma(a_k,b_k) ‖ Beta(1, E[α])) + KL(q(α) ‖ Gamma prior), per example."
-        q_alpha = Gamma(p['gamma_conc'], p['gamma_rate'])
-        alpha = q_alpha.rsample().clamp(1e-3, 50).unsqueeze(-1)
-        kl_sticks = kumaraswamy_beta_kl(p['kumar_a'], p['kumar_b'], torch.ones_like(alpha), alpha, self.taylor_terms).sum(-1)
-        prior = Gamma(self.alpha_prior[0].expand_as(p['gamma_conc']), self.alpha_prior[1].expand_as(p['gamma_rate']))
-        return kl_sticks + kl_divergence(q_alpha, prior)
+# %% ../../nbs/world_model/02_model.ipynb #eb3f5546
+@patch
+def stick_kl(self: DPGMMPrior, p: dict):
+    "Σ_k KL(Kuma(a_k,b_k) ‖ Beta(1, E[α])) + KL(q(α) ‖ Gamma prior), per example."
+    q_alpha = Gamma(p['gamma_conc'], p['gamma_rate'])
+    alpha = q_alpha.rsample().clamp(1e-3, 50).unsqueeze(-1)
+    kl_sticks = kumaraswamy_beta_kl(p['kumar_a'], p['kumar_b'], torch.ones_like(alpha), alpha, self.taylor_terms).sum(-1)
+    prior = Gamma(self.alpha_prior[0].expand_as(p['gamma_conc']), self.alpha_prior[1].expand_as(p['gamma_rate']))
+    return kl_sticks + kl_divergence(q_alpha, prior)
 
-    def sample(self, p: dict, mode: bool = False):
-        "A draw from the mixture (or, with `mode`, the mean of the most probable component)."
-        k = p['log_pi'].argmax(-1) if mode else torch.distributions.Categorical(logits=p['log_pi']).sample()
-        idx = k[..., None, None].expand(*k.shape, 1, self.D)
-        mean, lv = p['means'].gather(-2, idx).squeeze(-2), p['log_vars'].gather(-2, idx).squeeze(-2)
-        return mean if mode else mean + torch.randn_like(mean) * (0.5 * lv).exp()
+# %% ../../nbs/world_model/02_model.ipynb #6036d589
+@patch
+def sample(self: DPGMMPrior, p: dict, mode: bool = False):
+    "A draw from the mixture (or, with `mode`, the mean of the most probable component)."
+    k = p['log_pi'].argmax(-1) if mode else torch.distributions.Categorical(logits=p['log_pi']).sample()
+    idx = k[..., None, None].expand(*k.shape, 1, self.D)
+    mean, lv = p['means'].gather(-2, idx).squeeze(-2), p['log_vars'].gather(-2, idx).squeeze(-2)
+    return mean if mode else mean + torch.randn_like(mean) * (0.5 * lv).exp()
 
 # %% ../../nbs/world_model/02_model.ipynb #48dc0804
 def effective_components(log_pi, mass: float = 0.999):
@@ -212,22 +221,26 @@ class PerceiverContext(nn.Module):
         ctx = self.out(self.temporal(summary, mask=causal))
         return {'context': ctx, 'token_ids': ids.view(B, T, -1), 'vq_loss': vq_loss}
 
-    def next_token_logits(self, ctx):
-        "Logits `[B,T,n,num_codes]` of frame t+1's codes from the context at t (tied to the codebook)."
-        q = torch.cat([ctx.unsqueeze(2).expand(-1, -1, self.token_pos.shape[0], -1),
-                       self.token_pos.expand(*ctx.shape[:2], -1, -1)], -1)
-        pred = F.normalize(self.predict(q), dim=-1)
-        return 10.0 * pred @ F.normalize(self.vq.codebook, dim=-1).t()
+# %% ../../nbs/world_model/02_model.ipynb #827d9ac2
+@patch
+def next_token_logits(self: PerceiverContext, ctx):
+    "Logits `[B,T,n,num_codes]` of frame t+1's codes from the context at t (tied to the codebook)."
+    q = torch.cat([ctx.unsqueeze(2).expand(-1, -1, self.token_pos.shape[0], -1),
+                   self.token_pos.expand(*ctx.shape[:2], -1, -1)], -1)
+    pred = F.normalize(self.predict(q), dim=-1)
+    return 10.0 * pred @ F.normalize(self.vq.codebook, dim=-1).t()
 
-    def loss(self, out: dict) -> dict:
-        "Next-frame code prediction (label-smoothed cross-entropy) plus the VQ loss."
-        ids = out['token_ids']
-        if ids.shape[1] < 2: ce = out['context'].sum() * 0
-        else:
-            logits = self.next_token_logits(out['context'][:, :-1])
-            ce = F.cross_entropy(logits.flatten(0, 2), ids[:, 1:].flatten(), label_smoothing=self.label_smoothing)
-        return {'perceiver_ce_loss': ce, 'perceiver_vq_loss': out['vq_loss'], 'perceiver_total_loss': ce + out['vq_loss'],
-                'codebook_perplexity': codebook_perplexity(ids, self.num_codes)}
+# %% ../../nbs/world_model/02_model.ipynb #ba124230
+@patch
+def loss(self: PerceiverContext, out: dict) -> dict:
+    "Next-frame code prediction (label-smoothed cross-entropy) plus the VQ loss."
+    ids = out['token_ids']
+    if ids.shape[1] < 2: ce = out['context'].sum() * 0
+    else:
+        logits = self.next_token_logits(out['context'][:, :-1])
+        ce = F.cross_entropy(logits.flatten(0, 2), ids[:, 1:].flatten(), label_smoothing=self.label_smoothing)
+    return {'perceiver_ce_loss': ce, 'perceiver_vq_loss': out['vq_loss'], 'perceiver_total_loss': ce + out['vq_loss'],
+            'codebook_perplexity': codebook_perplexity(ids, self.num_codes)}
 
 # %% ../../nbs/world_model/02_model.ipynb #c021
 class SlotAttentionPosterior(nn.Module):
@@ -355,114 +368,143 @@ class DPGMMVariationalRecurrentAutoencoder(nn.Module):
                 elif 'weight_hh' in name: nn.init.orthogonal_(p)
                 else: nn.init.zeros_(p)
 
-    def initial_state(self, B: int):
-        return self.h0.expand(-1, B, -1).contiguous(), self.c0.expand(-1, B, -1).contiguous()
-
-    def posterior_z(self, feat, h):
-        mean, logvar = self.posterior(torch.cat([feat, h], -1)).chunk(2, -1)
-        logvar = logvar.clamp(-10, 2)
-        return mean, logvar, mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-
-    def step(self, state, z, ctx, a_state, action):
-        "One LSTM step on `[z, c, A, a]`; returns the new `(h, c)` and the normalised top hidden state."
-        _, state = self.rnn(torch.cat([z, ctx, a_state, action], -1).unsqueeze(0), state)
-        return state, self.rnn_norm(state[0][-1])
-
-    def forward_sequence(self, observations, actions=None) -> dict:
-        B, T = observations.shape[:2]
-        if actions is None: actions = observations.new_zeros(B, T, self.action_dim)
-        perc = self.perceiver(observations)
-        ctx = perc['context']
-        feats, fmaps = self.encoder(observations.flatten(0, 1))
-        feats, fmaps = feats.view(B, T, -1), fmaps.view(B, T, *fmaps.shape[1:])
-        state = self.initial_state(B)
-        h = self.rnn_norm(state[0][-1])
-        c_prev = ctx.new_zeros(B, self.context_dim)
-        keys = ('z_mean', 'z_logvar', 'z', 'h_prev', 'kl_z', 'stick_kl', 'entropy', 'log_pi', 'resp', 'attention_map',
-                'slot_maps', 'slot_centers', 'attention_state', 'diversity', 'slot_similarity', 'att_kl', 'movement',
-                'prior_map', 'centre')
-        rec = {k: [] for k in keys}
-        for t in range(T):
-            c_t = ctx[:, t]
-            att = self.attention(fmaps[:, t], torch.cat([h, c_t], -1))
-            p = self.prior(torch.cat([h, c_prev], -1))
-            mean, logvar, z = self.posterior_z(feats[:, t], h)
-            kl = gaussian_log_prob(z, mean, logvar) - self.prior.log_prob(z, p)
-            for _ in range(self.kl_samples - 1):
-                zs = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-                kl = kl + gaussian_log_prob(zs, mean, logvar) - self.prior.log_prob(zs, p)
-            comp = self.prior.component_log_probs(z.detach(), p)
-            rec['kl_z'].append(kl.mean() / self.kl_samples)
-            rec['stick_kl'].append(self.prior.stick_kl(p).mean())
-            rec['entropy'].append(-(p['log_pi'].exp() * p['log_pi']).sum(-1).mean())
-            if t > 0:
-                ap = self.attention_prior(rec['attention_map'][-1], torch.cat([h, rec['z'][-1]], -1))
-                post_map = att['attention_map'].flatten(1)
-                rec['att_kl'].append((post_map * (torch.log(post_map + 1e-8) - ap['log_map'].flatten(1))).sum(-1).mean())
-                rec['movement'].append(ap['movement']); rec['prior_map'].append(ap['log_map'].exp())
-            for k, v in (('z_mean', mean), ('z_logvar', logvar), ('z', z), ('h_prev', h), ('log_pi', p['log_pi']),
-                         ('resp', torch.softmax(comp, -1)), ('attention_map', att['attention_map']),
-                         ('slot_maps', att['slot_maps']), ('slot_centers', att['slot_centers']),
-                         ('attention_state', att['attention_state']), ('diversity', att['diversity_loss']),
-                         ('slot_similarity', att['slot_similarity']), ('centre', centre_of_mass(att['attention_map']))):
-                rec[k].append(v)
-            state, h = self.step(state, z, c_t, att['attention_state'], actions[:, t])
-            c_prev = c_t
-        stack = lambda k: torch.stack(rec[k], 1)
-        z, h_prev = stack('z'), stack('h_prev')
-        recon = self.decoder(torch.cat([z, h_prev], -1).flatten(0, 1)).view_as(observations)
-        sq = (recon - observations) ** 2
-        if T > 1:
-            actual = (stack('centre')[:, 1:] - stack('centre')[:, :-1]).detach()
-            dyn = F.smooth_l1_loss(stack('movement'), actual)
-        else: dyn = observations.new_zeros(())
-        out = {'observations': observations, 'reconstructions': recon, 'latents': z, 'z_means': stack('z_mean'),
-               'z_logvars': stack('z_logvar'), 'hidden_states': h_prev, 'context_states': ctx,
-               'attention_maps': stack('attention_map'), 'slot_maps': stack('slot_maps'),
-               'slot_centers': stack('slot_centers'), 'attention_states': stack('attention_state'),
-               'prior_attention_maps': stack('prior_map') if T > 1 else None, 'log_pi': stack('log_pi'),
-               'responsibilities': stack('resp'), 'token_ids': perc['token_ids'],
-               'reconstruction_losses': sq.sum((2, 3, 4)).mean(0), 'mse': sq.mean(),
-               'kl_latents': torch.stack(rec['kl_z']), 'kumaraswamy_kl_losses': torch.stack(rec['stick_kl']),
-               'cluster_entropies': torch.stack(rec['entropy']),
-               'attention_losses': torch.stack(rec['att_kl']) if T > 1 else None,
-               'attention_diversity_losses': torch.stack(rec['diversity']), 'attention_dynamics_loss': dyn,
-               'slot_similarity': torch.stack(rec['slot_similarity']).mean(),
-               'K_eff': effective_components(stack('log_pi').detach())}
-        out.update(self.perceiver.loss(perc))
-        return out
-
-    @torch.no_grad()
-    def imagine(self, observations, actions, context_frames: int = 4, sample: bool = False) -> dict:
-        """Open-loop prediction: read the first `context_frames` frames, then roll the prior forward from the actions
-        alone, feeding each predicted frame back as the next input. Returns frames `[B,T,3,H,W]` (the first
-        `context_frames` are reconstructions) and attention maps `[B,T,R,R]`."""
-        B, T = actions.shape[:2]
-        if not 1 <= context_frames <= observations.shape[1]:
-            raise ValueError(f"context_frames must be in 1..{observations.shape[1]}, got {context_frames}")
-        frames = list(observations[:, :context_frames].unbind(1))
-        state = self.initial_state(B)
-        h = self.rnn_norm(state[0][-1])
-        c_prev = observations.new_zeros(B, self.context_dim)
-        preds, maps = [], []
-        for t in range(T):
-            if t < context_frames:                      # read: posterior from the real frame
-                feat, fmap = self.encoder(frames[t])
-                z = self.posterior_z(feat, h)[0]
-                frame = self.decoder(torch.cat([z, h], -1)).clamp(-1, 1)
-            else:                                       # imagine: prior, decode, and treat the prediction as seen
-                z = self.prior.sample(self.prior(torch.cat([h, c_prev], -1)), mode=not sample)
-                frame = self.decoder(torch.cat([z, h], -1)).clamp(-1, 1)
-                frames.append(frame)
-                fmap = self.encoder(frame)[1]
-            ctx = self.perceiver(torch.stack(frames[:t + 1], 1))['context'][:, t]
-            att = self.attention(fmap, torch.cat([h, ctx], -1))
-            preds.append(frame); maps.append(att['attention_map'])
-            state, h = self.step(state, z, ctx, att['attention_state'], actions[:, t])
-            c_prev = ctx
-        return {'frames': torch.stack(preds, 1), 'attention_maps': torch.stack(maps, 1), 'context_frames': context_frames}
-
 # %% ../../nbs/world_model/02_model.ipynb #c029
 TINY = dict(max_components=5, latent_dim=8, hidden_dim=32, context_dim=16, action_dim=6, base_channels=8,
             rnn_layers=1, attention_dim=16, num_slots=3, attention_resolution=8, attention_state_dim=8,
             num_codes=32, code_dim=8, perceiver_width=16, num_latents=4, perceiver_heads=2, perceiver_layers=1)
+
+# %% ../../nbs/world_model/02_model.ipynb #ecbee737
+@patch
+def initial_state(self: DPGMMVariationalRecurrentAutoencoder, B: int):
+    return self.h0.expand(-1, B, -1).contiguous(), self.c0.expand(-1, B, -1).contiguous()
+
+# %% ../../nbs/world_model/02_model.ipynb #0ab5b32c
+@patch
+def posterior_z(self: DPGMMVariationalRecurrentAutoencoder, feat, h):
+    mean, logvar = self.posterior(torch.cat([feat, h], -1)).chunk(2, -1)
+    logvar = logvar.clamp(-10, 2)
+    return mean, logvar, mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+
+# %% ../../nbs/world_model/02_model.ipynb #c9a4eacc
+@patch
+def step(self: DPGMMVariationalRecurrentAutoencoder, state, z, ctx, a_state, action):
+    "One LSTM step on `[z, c, A, a]`; returns the new `(h, c)` and the normalised top hidden state."
+    _, state = self.rnn(torch.cat([z, ctx, a_state, action], -1).unsqueeze(0), state)
+    return state, self.rnn_norm(state[0][-1])
+
+# %% ../../nbs/world_model/02_model.ipynb #f7814f06
+@patch
+def _kl_draws(self: DPGMMVariationalRecurrentAutoencoder, mean, logvar, z, p: dict):
+    "Σ over `kl_samples` draws from q (the first is `z`) of `log q(z) - log p(z)`, per example."
+    kl = gaussian_log_prob(z, mean, logvar) - self.prior.log_prob(z, p)
+    for _ in range(self.kl_samples - 1):
+        zs = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        kl = kl + gaussian_log_prob(zs, mean, logvar) - self.prior.log_prob(zs, p)
+    return kl
+
+# %% ../../nbs/world_model/02_model.ipynb #14fdfeba
+_STEP_KEYS = ('z_mean', 'z_logvar', 'z', 'h_prev', 'kl_z', 'stick_kl', 'entropy', 'log_pi', 'resp', 'attention_map',
+              'slot_maps', 'slot_centers', 'attention_state', 'diversity', 'slot_similarity', 'att_kl', 'movement',
+              'prior_map', 'centre')
+
+@patch
+def _sequence_step(self: DPGMMVariationalRecurrentAutoencoder, rec: dict, feat, fmap, c_t, c_prev, h, state, action):
+    "Appends step `t = len(rec['z'])`'s terms to `rec`; returns the LSTM's new `(state, h)`."
+    att = self.attention(fmap, torch.cat([h, c_t], -1))
+    p = self.prior(torch.cat([h, c_prev], -1))
+    mean, logvar, z = self.posterior_z(feat, h)
+    kl = self._kl_draws(mean, logvar, z, p)
+    comp = self.prior.component_log_probs(z.detach(), p)
+    rec['kl_z'].append(kl.mean() / self.kl_samples)
+    rec['stick_kl'].append(self.prior.stick_kl(p).mean())
+    rec['entropy'].append(-(p['log_pi'].exp() * p['log_pi']).sum(-1).mean())
+    if rec['z']:                                        # t > 0: the attention prior from the previous step
+        ap = self.attention_prior(rec['attention_map'][-1], torch.cat([h, rec['z'][-1]], -1))
+        post_map = att['attention_map'].flatten(1)
+        rec['att_kl'].append((post_map * (torch.log(post_map + 1e-8) - ap['log_map'].flatten(1))).sum(-1).mean())
+        rec['movement'].append(ap['movement']); rec['prior_map'].append(ap['log_map'].exp())
+    for k, v in (('z_mean', mean), ('z_logvar', logvar), ('z', z), ('h_prev', h), ('log_pi', p['log_pi']),
+                 ('resp', torch.softmax(comp, -1)), ('attention_map', att['attention_map']),
+                 ('slot_maps', att['slot_maps']), ('slot_centers', att['slot_centers']),
+                 ('attention_state', att['attention_state']), ('diversity', att['diversity_loss']),
+                 ('slot_similarity', att['slot_similarity']), ('centre', centre_of_mass(att['attention_map']))):
+        rec[k].append(v)
+    return self.step(state, z, c_t, att['attention_state'], action)
+
+# %% ../../nbs/world_model/02_model.ipynb #11d1aa46
+@patch
+def _sequence_outputs(self: DPGMMVariationalRecurrentAutoencoder, observations, rec: dict, perc: dict) -> dict:
+    T = observations.shape[1]
+    stack = lambda k: torch.stack(rec[k], 1)
+    z, h_prev = stack('z'), stack('h_prev')
+    recon = self.decoder(torch.cat([z, h_prev], -1).flatten(0, 1)).view_as(observations)
+    sq = (recon - observations) ** 2
+    if T > 1:
+        actual = (stack('centre')[:, 1:] - stack('centre')[:, :-1]).detach()
+        dyn = F.smooth_l1_loss(stack('movement'), actual)
+    else: dyn = observations.new_zeros(())
+    return {'observations': observations, 'reconstructions': recon, 'latents': z, 'z_means': stack('z_mean'),
+            'z_logvars': stack('z_logvar'), 'hidden_states': h_prev, 'context_states': perc['context'],
+            'attention_maps': stack('attention_map'), 'slot_maps': stack('slot_maps'),
+            'slot_centers': stack('slot_centers'), 'attention_states': stack('attention_state'),
+            'prior_attention_maps': stack('prior_map') if T > 1 else None, 'log_pi': stack('log_pi'),
+            'responsibilities': stack('resp'), 'token_ids': perc['token_ids'],
+            'reconstruction_losses': sq.sum((2, 3, 4)).mean(0), 'mse': sq.mean(),
+            'kl_latents': torch.stack(rec['kl_z']), 'kumaraswamy_kl_losses': torch.stack(rec['stick_kl']),
+            'cluster_entropies': torch.stack(rec['entropy']),
+            'attention_losses': torch.stack(rec['att_kl']) if T > 1 else None,
+            'attention_diversity_losses': torch.stack(rec['diversity']), 'attention_dynamics_loss': dyn,
+            'slot_similarity': torch.stack(rec['slot_similarity']).mean(),
+            'K_eff': effective_components(stack('log_pi').detach())}
+
+# %% ../../nbs/world_model/02_model.ipynb #a16caef0
+@patch
+def forward_sequence(self: DPGMMVariationalRecurrentAutoencoder, observations, actions=None) -> dict:
+    B, T = observations.shape[:2]
+    if actions is None: actions = observations.new_zeros(B, T, self.action_dim)
+    perc = self.perceiver(observations)
+    ctx = perc['context']
+    feats, fmaps = self.encoder(observations.flatten(0, 1))
+    feats, fmaps = feats.view(B, T, -1), fmaps.view(B, T, *fmaps.shape[1:])
+    state = self.initial_state(B)
+    h = self.rnn_norm(state[0][-1])
+    c_prev = ctx.new_zeros(B, self.context_dim)
+    rec = {k: [] for k in _STEP_KEYS}
+    for t in range(T):
+        state, h = self._sequence_step(rec, feats[:, t], fmaps[:, t], ctx[:, t], c_prev, h, state, actions[:, t])
+        c_prev = ctx[:, t]
+    out = self._sequence_outputs(observations, rec, perc)
+    out.update(self.perceiver.loss(perc))
+    return out
+
+# %% ../../nbs/world_model/02_model.ipynb #70ee21a7
+@patch
+@torch.no_grad()
+def imagine(self: DPGMMVariationalRecurrentAutoencoder, observations, actions, context_frames: int = 4, sample: bool = False) -> dict:
+    """Open-loop prediction: read the first `context_frames` frames, then roll the prior forward from the actions
+    alone, feeding each predicted frame back as the next input. Returns frames `[B,T,3,H,W]` (the first
+    `context_frames` are reconstructions) and attention maps `[B,T,R,R]`."""
+    B, T = actions.shape[:2]
+    if not 1 <= context_frames <= observations.shape[1]:
+        raise ValueError(f"context_frames must be in 1..{observations.shape[1]}, got {context_frames}")
+    frames = list(observations[:, :context_frames].unbind(1))
+    state = self.initial_state(B)
+    h = self.rnn_norm(state[0][-1])
+    c_prev = observations.new_zeros(B, self.context_dim)
+    preds, maps = [], []
+    for t in range(T):
+        if t < context_frames:                      # read: posterior from the real frame
+            feat, fmap = self.encoder(frames[t])
+            z = self.posterior_z(feat, h)[0]
+            frame = self.decoder(torch.cat([z, h], -1)).clamp(-1, 1)
+        else:                                       # imagine: prior, decode, and treat the prediction as seen
+            z = self.prior.sample(self.prior(torch.cat([h, c_prev], -1)), mode=not sample)
+            frame = self.decoder(torch.cat([z, h], -1)).clamp(-1, 1)
+            frames.append(frame)
+            fmap = self.encoder(frame)[1]
+        ctx = self.perceiver(torch.stack(frames[:t + 1], 1))['context'][:, t]
+        att = self.attention(fmap, torch.cat([h, ctx], -1))
+        preds.append(frame); maps.append(att['attention_map'])
+        state, h = self.step(state, z, ctx, att['attention_state'], actions[:, t])
+        c_prev = ctx
+    return {'frames': torch.stack(preds, 1), 'attention_maps': torch.stack(maps, 1), 'context_frames': context_frames}

@@ -13,11 +13,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['task_gradients', 'write_grads', 'gradient_stats', 'cone_projection', 'nonconflicting', 'helps_some_task', 'RGB',
-           'sum_backward', 'parameter_owners', 'shared_parameters', 'three_task_toy']
+           'rotate', 'sum_backward', 'parameter_owners', 'shared_parameters', 'three_task_toy']
 
 # %% ../../nbs/world_model/04_rgb.ipynb #c005
 def task_gradients(losses, params: list[torch.Tensor]) -> torch.Tensor:
@@ -111,86 +112,110 @@ def helps_some_task(U: torch.Tensor, d: torch.Tensor, tol: float = 1e-6) -> bool
 
 # %% ../../nbs/world_model/04_rgb.ipynb #c006
 class RGB:
-    """Rotation-based gradient balancing (seed interface: set `task_num`, `device`, `rep_grad`, `get_share_params`).
-    `project=True` makes the update conflict with no task (see the guarantees above); `project=False` is the seed's."""
+    """Rotation-based gradient balancing. Every setting is a constructor argument or, as in the seed, an attribute
+    set afterwards (`task_num`, `device`, `rep_grad`, `get_share_params`, ...). `project=True` makes the update
+    conflict with no task (see the guarantees above); `project=False` is the seed's."""
     def __init__(self, mu: float = 0.9, lambd: float = 1.0, alpha_steps: int = 3, lr_inner: float = 0.2,
                  update_interval: int = 1, eps: float = 1e-8, align_threshold: float = 0.999, rescale: bool = True,
-                 project: bool = True, margin: float = 1e-5):
+                 project: bool = True, margin: float = 1e-5, task_num: int | None = None, device='cpu',
+                 rep_grad: bool = False, get_share_params: Callable[[], Iterable[torch.Tensor]] | None = None):
         self.mu, self.lambd, self.alpha_steps, self.lr_inner = mu, lambd, alpha_steps, lr_inner
         self.update_interval, self.eps, self.align_threshold, self.rescale = update_interval, eps, align_threshold, rescale
         self.project, self.margin = project, margin
-        self.task_num: int | None = None
-        self.device = 'cpu'
-        self.rep_grad = False
-        self.get_share_params: Callable[[], Iterable[torch.Tensor]] | None = None
+        self.task_num, self.device, self.rep_grad, self.get_share_params = task_num, device, rep_grad, get_share_params
         self.ema_direction: torch.Tensor | None = None
         self.alpha_state: torch.Tensor | None = None
         self.step_count = 0
         self.last_grads: torch.Tensor | None = None     # [T, D] raw task gradients of the last call (diagnostics)
         self.last_projected = False                      # whether the last call corrected the seed's update
 
-    def _objective(self, alpha, ghat, w):
-        r = F.normalize(torch.cos(alpha)[:, None] * ghat + torch.sin(alpha)[:, None] * w, dim=1)
-        T = len(r)
-        if T == 1: return ((r - ghat) ** 2).sum() / 4
-        pair_sum = 0.5 * ((r.sum(0) ** 2).sum() - T)
-        conflict = (T * (T - 1) / 2 - pair_sum) / (T * (T - 1))
-        proximity = ((r - ghat) ** 2).sum() / (4 * T)
-        return conflict + self.lambd * proximity
+# %% ../../nbs/world_model/04_rgb.ipynb #10eb3c61
+def rotate(ghat: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    "`r_i = normalise(cos α_i·ĝ_i + sin α_i·w_i)` for rows `ghat, w [T, D]` and angles `alpha [T]`."
+    return F.normalize(torch.cos(alpha)[:, None] * ghat + torch.sin(alpha)[:, None] * w, dim=1)
 
-    def rotated_mean(self, ghat: torch.Tensor) -> torch.Tensor:
-        "The seed's update `u [D]` for unit gradients `ghat [T, D]` (advances the consensus and the angle state)."
-        T = ghat.shape[0]
-        y = F.normalize(ghat.mean(0), dim=0, eps=self.eps)
-        d = y if self.ema_direction is None or self.ema_direction.shape != y.shape else \
-            F.normalize(self.mu * self.ema_direction + (1 - self.mu) * y, dim=0, eps=self.eps)
-        self.ema_direction = d.detach()
-        self.step_count += 1
-        if T <= 1 or self.step_count % self.update_interval: return ghat.mean(0)
-        p = ghat @ d
-        w = F.normalize(d[None] - p[:, None] * ghat, dim=1, eps=self.eps)
-        aligned = p.abs() > self.align_threshold
-        hi = math.pi / 2 - 1e-6
-        if self.alpha_state is None or self.alpha_state.shape != (T,): alpha = torch.zeros(T, device=ghat.device, dtype=ghat.dtype)
-        else: alpha = self.alpha_state.to(ghat.device, ghat.dtype).clamp(0, hi)
-        alpha = alpha.masked_fill(aligned, 0.0)
-        for _ in range(self.alpha_steps):
-            a = alpha.clone().requires_grad_(True)
-            with torch.enable_grad(): grad, = torch.autograd.grad(self._objective(a, ghat, w), a)
-            alpha = (alpha - self.lr_inner * grad.masked_fill(aligned, 0.0)).clamp(0, hi).masked_fill(aligned, 0.0)
-        self.alpha_state = alpha.detach()
-        r = F.normalize(torch.cos(alpha)[:, None] * ghat + torch.sin(alpha)[:, None] * w, dim=1)
-        return r.mean(0)
+# %% ../../nbs/world_model/04_rgb.ipynb #e6041373
+@patch
+def _objective(self: RGB, alpha, ghat, w):
+    r = rotate(ghat, w, alpha)
+    T = len(r)
+    if T == 1: return ((r - ghat) ** 2).sum() / 4
+    pair_sum = 0.5 * ((r.sum(0) ** 2).sum() - T)
+    conflict = (T * (T - 1) / 2 - pair_sum) / (T * (T - 1))
+    proximity = ((r - ghat) ** 2).sum() / (4 * T)
+    return conflict + self.lambd * proximity
 
-    def balance(self, G: torch.Tensor) -> torch.Tensor:
-        "The balanced update `[D]` for task gradients `G [T, D]` (advances the consensus and the angle state)."
-        norms = G.norm(dim=1, keepdim=True)
-        ghat = G / norms.clamp_min(self.eps)
-        u = self.rotated_mean(ghat)
-        self.last_projected = False
-        U = ghat[norms[:, 0] > self.eps]                 # a task without gradient here constrains nothing
-        if self.project and len(G) > 1 and len(U):
-            d = nonconflicting(U, u, self.margin)
-            if not helps_some_task(U, d): d = nonconflicting(U, ghat.mean(0), self.margin)
-            if not helps_some_task(U, d): d = torch.zeros_like(u)
-            self.last_projected = not torch.equal(d, u)
-            u = d
-        return u * norms.mean() if self.rescale else u
+# %% ../../nbs/world_model/04_rgb.ipynb #890b7be0
+@patch
+def _advance_consensus(self: RGB, ghat: torch.Tensor) -> torch.Tensor:
+    "The new consensus direction `d [D]` (kept in `ema_direction`)."
+    y = F.normalize(ghat.mean(0), dim=0, eps=self.eps)
+    d = y if self.ema_direction is None or self.ema_direction.shape != y.shape else \
+        F.normalize(self.mu * self.ema_direction + (1 - self.mu) * y, dim=0, eps=self.eps)
+    self.ema_direction = d.detach()
+    return d
 
-    def backward(self, losses, **kwargs) -> np.ndarray:
-        "Per-task backward passes, then write the balanced update into the shared parameters' `.grad`."
-        for k, v in kwargs.items():
-            if not hasattr(self, k): raise TypeError(f"RGB.backward got an unknown setting {k!r}")
-            setattr(self, k, v)
-        if self.rep_grad: raise NotImplementedError("RGB with rep_grad=True (gradients of a shared representation) is not supported")
-        if self.get_share_params is None: raise ValueError("RGB.get_share_params is not set: assign a callable returning the shared parameters")
-        if self.task_num is not None and len(losses) != self.task_num:
-            raise ValueError(f"RGB.task_num is {self.task_num} but {len(losses)} task losses were given")
-        params = [p for p in self.get_share_params() if p.requires_grad]
-        G = task_gradients(losses, params).to(self.device)
-        self.last_grads = G
-        with torch.no_grad(): write_grads(params, self.balance(G).to(params[0].device), G)
-        return np.ones(len(losses))
+# %% ../../nbs/world_model/04_rgb.ipynb #c0e8ce78
+@patch
+def _rotation_angles(self: RGB, ghat: torch.Tensor, w: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor:
+    "The angles `[T]` (kept in `alpha_state` for the next call)."
+    T, hi = ghat.shape[0], math.pi / 2 - 1e-6
+    if self.alpha_state is None or self.alpha_state.shape != (T,): alpha = torch.zeros(T, device=ghat.device, dtype=ghat.dtype)
+    else: alpha = self.alpha_state.to(ghat.device, ghat.dtype).clamp(0, hi)
+    alpha = alpha.masked_fill(aligned, 0.0)
+    for _ in range(self.alpha_steps):
+        a = alpha.clone().requires_grad_(True)
+        with torch.enable_grad(): grad, = torch.autograd.grad(self._objective(a, ghat, w), a)
+        alpha = (alpha - self.lr_inner * grad.masked_fill(aligned, 0.0)).clamp(0, hi).masked_fill(aligned, 0.0)
+    self.alpha_state = alpha.detach()
+    return alpha
+
+# %% ../../nbs/world_model/04_rgb.ipynb #b52ce53e
+@patch
+def rotated_mean(self: RGB, ghat: torch.Tensor) -> torch.Tensor:
+    "The seed's update `u [D]` for unit gradients `ghat [T, D]` (advances the consensus and the angle state)."
+    T = ghat.shape[0]
+    d = self._advance_consensus(ghat)
+    self.step_count += 1
+    if T <= 1 or self.step_count % self.update_interval: return ghat.mean(0)
+    p = ghat @ d
+    w = F.normalize(d[None] - p[:, None] * ghat, dim=1, eps=self.eps)
+    alpha = self._rotation_angles(ghat, w, p.abs() > self.align_threshold)
+    return rotate(ghat, w, alpha).mean(0)
+
+# %% ../../nbs/world_model/04_rgb.ipynb #b414315b
+@patch
+def balance(self: RGB, G: torch.Tensor) -> torch.Tensor:
+    "The balanced update `[D]` for task gradients `G [T, D]` (advances the consensus and the angle state)."
+    norms = G.norm(dim=1, keepdim=True)
+    ghat = G / norms.clamp_min(self.eps)
+    u = self.rotated_mean(ghat)
+    self.last_projected = False
+    U = ghat[norms[:, 0] > self.eps]                 # a task without gradient here constrains nothing
+    if self.project and len(G) > 1 and len(U):
+        d = nonconflicting(U, u, self.margin)
+        if not helps_some_task(U, d): d = nonconflicting(U, ghat.mean(0), self.margin)
+        if not helps_some_task(U, d): d = torch.zeros_like(u)
+        self.last_projected = not torch.equal(d, u)
+        u = d
+    return u * norms.mean() if self.rescale else u
+
+# %% ../../nbs/world_model/04_rgb.ipynb #38ef80d8
+@patch
+def backward(self: RGB, losses, **kwargs) -> np.ndarray:
+    "Per-task backward passes, then write the balanced update into the shared parameters' `.grad`."
+    for k, v in kwargs.items():
+        if not hasattr(self, k): raise TypeError(f"RGB.backward got an unknown setting {k!r}")
+        setattr(self, k, v)
+    if self.rep_grad: raise NotImplementedError("RGB with rep_grad=True (gradients of a shared representation) is not supported")
+    if self.get_share_params is None: raise ValueError("RGB.get_share_params is not set: assign a callable returning the shared parameters")
+    if self.task_num is not None and len(losses) != self.task_num:
+        raise ValueError(f"RGB.task_num is {self.task_num} but {len(losses)} task losses were given")
+    params = [p for p in self.get_share_params() if p.requires_grad]
+    G = task_gradients(losses, params).to(self.device)
+    self.last_grads = G
+    with torch.no_grad(): write_grads(params, self.balance(G).to(params[0].device), G)
+    return np.ones(len(losses))
 
 # %% ../../nbs/world_model/04_rgb.ipynb #e994e027
 def sum_backward(losses) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
+from fastcore.basics import patch
 from torch.utils.data import DataLoader
 
 from ..core.runs import Run
@@ -20,7 +21,8 @@ from .losses import TASK_NAMES, LossAggregator
 from .rgb import RGB, gradient_stats, shared_parameters, task_gradients, write_grads
 
 # %% auto #0
-__all__ = ['COLLAPSE_HINTS', 'beta_schedule', 'psnr', 'model_diagnostics', 'CollapseMonitor', 'evaluate', 'DMCVBTrainer']
+__all__ = ['COLLAPSE_HINTS', 'beta_schedule', 'psnr', 'model_diagnostics', 'CollapseMonitor', 'evaluate', 'DMCVBTrainer',
+           'check_task_losses']
 
 # %% ../../nbs/world_model/05_trainer.ipynb #c005
 def beta_schedule(epoch: float, warmup_epochs: float = 10, start: float = 0.0, end: float = 1.0) -> float:
@@ -121,89 +123,120 @@ class DMCVBTrainer:
         self.trainer: Trainer | None = None
         self.history: list[dict] = []
 
-    def rgb_share(self, tasks, params) -> list:
-        "The parameters RGB balances: all of them, or the trunk (those two or more task losses reach; found once)."
-        if self.rgb_params == 'all': return params
-        if self._trunk is None: self._trunk = {id(p) for p in shared_parameters(tasks, params)}
-        return [p for p in params if id(p) in self._trunk]
+# %% ../../nbs/world_model/05_trainer.ipynb #e4e1758b
+@patch
+def rgb_share(self: DMCVBTrainer, tasks, params) -> list:
+    "The parameters RGB balances: all of them, or the trunk (those two or more task losses reach; found once)."
+    if self.rgb_params == 'all': return params
+    if self._trunk is None: self._trunk = {id(p) for p in shared_parameters(tasks, params)}
+    return [p for p in params if id(p) in self._trunk]
 
-    def beta(self, step: int) -> float:
-        return beta_schedule(step / self.steps_per_epoch, self.beta_warmup_epochs, self.beta_start, self.beta_end)
+# %% ../../nbs/world_model/05_trainer.ipynb #a8a30046
+@patch
+def beta(self: DMCVBTrainer, step: int) -> float:
+    return beta_schedule(step / self.steps_per_epoch, self.beta_warmup_epochs, self.beta_start, self.beta_end)
 
-    def _loader(self, dataset, sampler=None, shuffle=False):
-        kw = dict(num_workers=self.num_workers, pin_memory=torch.cuda.is_available(), persistent_workers=False)
-        if sampler is not None: return DataLoader(dataset, batch_sampler=sampler, **kw)
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=g, **kw)
+# %% ../../nbs/world_model/05_trainer.ipynb #3a309422
+@patch
+def _loader(self: DMCVBTrainer, dataset, sampler=None, shuffle=False):
+    kw = dict(num_workers=self.num_workers, pin_memory=torch.cuda.is_available(), persistent_workers=False)
+    if sampler is not None: return DataLoader(dataset, batch_sampler=sampler, **kw)
+    g = torch.Generator().manual_seed(self.seed)
+    return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=g, **kw)
 
-    def validate(self) -> dict:
-        tr = self.trainer
-        return evaluate(tr.unwrapped, self._loader(self.val_dataset, shuffle=True), self.losses, tr.device, self.val_batches)
+# %% ../../nbs/world_model/05_trainer.ipynb #b47b0131
+@patch
+def validate(self: DMCVBTrainer) -> dict:
+    tr = self.trainer
+    return evaluate(tr.unwrapped, self._loader(self.val_dataset, shuffle=True), self.losses, tr.device, self.val_batches)
 
-    def train_step(self, batch, log: bool) -> dict:
-        "One optimizer step on `batch`; returns the metrics to log (empty unless `log`)."
-        tr = self.trainer
-        obs, act = batch['observations'].to(tr.device, non_blocking=True), batch['actions'].to(tr.device, non_blocking=True)
-        beta = self.beta(tr.step)
-        with tr.accumulate():
-            with tr.autocast():
-                out = tr.model.forward_sequence(obs, act)
-                L, tasks = self.losses.compute_losses(out, beta=beta, lambda_recon=self.lambda_recon, lambda_att_dyn=self.lambda_att_dyn)
-            for name, t in zip(TASK_NAMES, tasks):
-                if not torch.isfinite(t.detach()).all():
-                    raise NonFiniteLossError(f"task loss {name!r} is {t.item()} at step {tr.step + 1}; training stopped "
-                                             f"(the last good checkpoint is kept in {tr.ckpt.folder if tr.ckpt else 'no run folder'})")
-            params = [p for p in tr.model.parameters() if p.requires_grad]
-            G = None
-            share = self.rgb_share(tasks, params) if self.balancing == 'rgb' else []
-            if share:
-                self.rgb.task_num, self.rgb.device, self.rgb.rep_grad = len(tasks), tr.device, False
-                self.rgb.get_share_params = lambda: share
-                self.rgb.backward(tasks)
-                G = self.rgb.last_grads
-            elif log and tr.num_processes == 1:   # under DDP one backward per forward: no per-task measurement
-                G = task_gradients(tasks, params)
-                with torch.no_grad(): write_grads(params, G.sum(0), G)
-            if G is None: tr.backward(sum(tasks))
-            else:
-                surrogate = sum((p * p.grad.detach()).sum() for p in params if p.grad is not None)
-                for p in params: p.grad = None
-                tr.backward(surrogate)
-        if not log: return {}
-        metrics = {k: v.item() for k, v in L.items()}
-        metrics.update(model_diagnostics(out), lr=tr.optimizer.param_groups[0]['lr'], train_mse=out['mse'].item(),
-                       train_psnr=psnr(out['mse'].item()), grad_norm=getattr(tr, 'last_grad_norm', None))
-        if G is not None: metrics.update(gradient_stats(G.float(), list(TASK_NAMES)))
-        if share: metrics['rgb_projected'] = float(self.rgb.last_projected)
-        collapsed = self.monitor.check({k: v for k, v in metrics.items() if v is not None})
-        for key in collapsed: metrics[f'collapse/{key}'] = 1.0
-        return metrics
+# %% ../../nbs/world_model/05_trainer.ipynb #25351460
+def check_task_losses(tasks, step: int, kept_in) -> None:
+    "Raise `NonFiniteLossError` if a task loss is NaN or infinite (`step` is the step about to be taken, 0-based)."
+    for name, t in zip(TASK_NAMES, tasks):
+        if not torch.isfinite(t.detach()).all():
+            raise NonFiniteLossError(f"task loss {name!r} is {t.item()} at step {step + 1}; training stopped "
+                                     f"(the last good checkpoint is kept in {kept_in})")
 
-    def train(self, num_epochs: int = 100) -> dict:
-        "Train for `num_epochs` epochs (resuming from the run's last.pt if there is one); return the final validation metrics."
-        total = num_epochs * self.steps_per_epoch
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=(0.9, 0.999))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
-        tr = self.trainer = Trainer(self.tcfg, self.model, opt, sched, run=self.run, config=self.config, total_steps=total)
-        if tr.num_processes > 1 and self.balancing == 'rgb':
-            # RGB takes one backward pass per task; DDP all-reduces on every backward and allows one per forward.
-            raise ValueError("balancing='rgb' trains in one process; use balancing=sum for multi-process (DDP) training")
-        if not tr.resume():
-            first = self.validate()
-            tr.log(**first, beta=self.beta(0)); tr.extra['initial_val'] = first
-            self.history.append({'step': 0, **first})
-        batches = StepBatches(len(self.train_dataset), self.batch_size, total, seed=self.seed, start=tr.step,
-                              rank=tr.process_index, world_size=tr.num_processes)
-        tr.progress('world model')
-        eval_every = self.tcfg.eval_every or self.steps_per_epoch
-        for batch in self._loader(self.train_dataset, batches):
-            metrics = self.train_step(batch, log=tr.step + 1 == 1 or (tr.step + 1) % self.tcfg.log_every == 0)
-            if metrics: tr.log(**metrics, epoch=tr.step / self.steps_per_epoch)
-            if tr.every(eval_every) or tr.every(self.tcfg.ckpt_every or eval_every):
-                val = self.validate()
-                tr.log(**val); self.history.append({'step': tr.step, **val})
-                tr.save(val)
-        if tr._bar is not None: tr._bar.close()
-        final = self.validate()
-        return {**final, 'initial_val_psnr': tr.extra.get('initial_val', {}).get('val_psnr', float('nan')), 'steps': tr.step,
-                'best_val_elbo': tr.ckpt.best if tr.ckpt and tr.ckpt.best is not None else final['val_elbo']}
+# %% ../../nbs/world_model/05_trainer.ipynb #fbf3576d
+@patch
+def _balanced_backward(self: DMCVBTrainer, tasks, log: bool):
+    "Backward for one step; returns `(G, share)`: the task gradients `[T, D]` (None if not measured) and RGB's parameters."
+    tr = self.trainer
+    params = [p for p in tr.model.parameters() if p.requires_grad]
+    G = None
+    share = self.rgb_share(tasks, params) if self.balancing == 'rgb' else []
+    if share:
+        self.rgb.task_num, self.rgb.device, self.rgb.rep_grad = len(tasks), tr.device, False
+        self.rgb.get_share_params = lambda: share
+        self.rgb.backward(tasks)
+        G = self.rgb.last_grads
+    elif log and tr.num_processes == 1:   # under DDP one backward per forward: no per-task measurement
+        G = task_gradients(tasks, params)
+        with torch.no_grad(): write_grads(params, G.sum(0), G)
+    if G is None: tr.backward(sum(tasks))
+    else:
+        surrogate = sum((p * p.grad.detach()).sum() for p in params if p.grad is not None)
+        for p in params: p.grad = None
+        tr.backward(surrogate)
+    return G, share
+
+# %% ../../nbs/world_model/05_trainer.ipynb #e19f4a8f
+@patch
+def _step_metrics(self: DMCVBTrainer, L: dict, out: dict, G, share) -> dict:
+    tr = self.trainer
+    metrics = {k: v.item() for k, v in L.items()}
+    metrics.update(model_diagnostics(out), lr=tr.optimizer.param_groups[0]['lr'], train_mse=out['mse'].item(),
+                   train_psnr=psnr(out['mse'].item()), grad_norm=getattr(tr, 'last_grad_norm', None))
+    if G is not None: metrics.update(gradient_stats(G.float(), list(TASK_NAMES)))
+    if share: metrics['rgb_projected'] = float(self.rgb.last_projected)
+    collapsed = self.monitor.check({k: v for k, v in metrics.items() if v is not None})
+    for key in collapsed: metrics[f'collapse/{key}'] = 1.0
+    return metrics
+
+# %% ../../nbs/world_model/05_trainer.ipynb #72ed0cfa
+@patch
+def train_step(self: DMCVBTrainer, batch, log: bool) -> dict:
+    "One optimizer step on `batch`; returns the metrics to log (empty unless `log`)."
+    tr = self.trainer
+    obs, act = batch['observations'].to(tr.device, non_blocking=True), batch['actions'].to(tr.device, non_blocking=True)
+    beta = self.beta(tr.step)
+    with tr.accumulate():
+        with tr.autocast():
+            out = tr.model.forward_sequence(obs, act)
+            L, tasks = self.losses.compute_losses(out, beta=beta, lambda_recon=self.lambda_recon, lambda_att_dyn=self.lambda_att_dyn)
+        check_task_losses(tasks, tr.step, tr.ckpt.folder if tr.ckpt else 'no run folder')
+        G, share = self._balanced_backward(tasks, log)
+    if not log: return {}
+    return self._step_metrics(L, out, G, share)
+
+# %% ../../nbs/world_model/05_trainer.ipynb #1f7fc191
+@patch
+def train(self: DMCVBTrainer, num_epochs: int = 100) -> dict:
+    "Train for `num_epochs` epochs (resuming from the run's last.pt if there is one); return the final validation metrics."
+    total = num_epochs * self.steps_per_epoch
+    opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=(0.9, 0.999))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+    tr = self.trainer = Trainer(self.tcfg, self.model, opt, sched, run=self.run, config=self.config, total_steps=total)
+    if tr.num_processes > 1 and self.balancing == 'rgb':
+        # RGB takes one backward pass per task; DDP all-reduces on every backward and allows one per forward.
+        raise ValueError("balancing='rgb' trains in one process; use balancing=sum for multi-process (DDP) training")
+    if not tr.resume():
+        first = self.validate()
+        tr.log(**first, beta=self.beta(0)); tr.extra['initial_val'] = first
+        self.history.append({'step': 0, **first})
+    batches = StepBatches(len(self.train_dataset), self.batch_size, total, seed=self.seed, start=tr.step,
+                          rank=tr.process_index, world_size=tr.num_processes)
+    tr.progress('world model')
+    eval_every = self.tcfg.eval_every or self.steps_per_epoch
+    for batch in self._loader(self.train_dataset, batches):
+        metrics = self.train_step(batch, log=tr.step + 1 == 1 or (tr.step + 1) % self.tcfg.log_every == 0)
+        if metrics: tr.log(**metrics, epoch=tr.step / self.steps_per_epoch)
+        if tr.every(eval_every) or tr.every(self.tcfg.ckpt_every or eval_every):
+            val = self.validate()
+            tr.log(**val); self.history.append({'step': tr.step, **val})
+            tr.save(val)
+    if tr._bar is not None: tr._bar.close()
+    final = self.validate()
+    return {**final, 'initial_val_psnr': tr.extra.get('initial_val', {}).get('val_psnr', float('nan')), 'steps': tr.step,
+            'best_val_elbo': tr.ckpt.best if tr.ckpt and tr.ckpt.best is not None else final['val_elbo']}
