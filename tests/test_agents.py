@@ -153,3 +153,16 @@ def test_seed_rl_eval_and_train_models_clis(tmp_path):
     assert info['status'] == 'finished' and info['metrics']['reward_expert'] > info['metrics']['reward_random']
     p = _cli('research_kit.agents.pipeline', '--mode', 'all')
     assert p.returncode == 2 and "invalid choice: 'all'" in p.stderr
+
+
+def test_agent_rl_grad_clip_comes_from_the_trainer_config():
+    "`rl.trainer.grad_clip` is the clip of agent PPO; the old `ppo.grad_clip` still feeds it, with a DeprecationWarning."
+    from research_kit.core.config import build_config
+    from research_kit.agents.rl import AgentRLConfig
+    from research_kit.llm.ppo import ppo_trainer_config
+    cfg = build_config(AgentRLConfig, overrides=['trainer.grad_clip=0.5'])
+    assert cfg.ppo.grad_clip is None and ppo_trainer_config(cfg.ppo, cfg.trainer).grad_clip == 0.5
+    old = build_config(AgentRLConfig, overrides=['ppo.grad_clip=0.25', 'trainer.mixed_precision=no'])
+    with pytest.warns(DeprecationWarning, match='trainer.grad_clip'):
+        tcfg = ppo_trainer_config(old.ppo, old.trainer)
+    assert (tcfg.grad_clip, tcfg.mixed_precision) == (0.25, 'no')

@@ -152,7 +152,7 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
-        ppo_train(policy, tok, lambda: make_rl_env(cfg.rl_env), cfg.ppo, run=run, seed=10_000)
+        ppo_train(policy, tok, lambda: make_rl_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
         results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool)
 
     save_results(out / 'results.json', results)

@@ -19,9 +19,8 @@ from ..core.files import atomic_write_json
 from .evaluation import agent_tasks
 from .agent import SYSTEM, AgentTask, LMPolicy, run_agent
 from .knowledge import DOMAINS, make_knowledge_base
-from ..llm.ppo import (AgentPolicy, Episode, PPOConfig, Turn, _cat, episode_advantages, make_optimizer,
-                                 ppo_update, score_turns)
-from ..llm.ppo_math import explained_variance
+from ..llm.ppo import AgentPolicy, Episode, PPOConfig, Turn, make_optimizer, ppo_improve, ppo_loop
+from ..core.training import TrainerConfig
 from .rewards import RewardCalculator
 from ..llm.sft import SFTSettings
 from .sft_data import read_trajectories
@@ -29,7 +28,8 @@ from ..core.config import ConfigError, check_config, argtype, PosInt, NonNegInt,
 
 # %% auto #0
 __all__ = ['TEXT_TOOLS', 'call_messages', 'warm_start_rows', 'RecordingLMPolicy', 'agent_episodes', 'AgentRLConfig',
-           'agent_ppo_iteration', 'task_stream', 'agent_ppo_train', 'read_rl_yaml', 'rl_main', 'train_agent_rl']
+           'agent_rollout', 'agent_ppo_iteration', 'task_stream', 'agent_ppo_train', 'read_rl_yaml', 'rl_main',
+           'train_agent_rl']
 
 # %% ../../nbs/agents/07_rl.ipynb #c005
 TEXT_TOOLS = ('reason', 'reason_hop', 'finalize')
@@ -122,27 +122,27 @@ class AgentRLConfig:
     warm_start: bool = True
     sft: SFTSettings = field(default_factory=SFTSettings)  # of the warm start
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(max_new_tokens=96, lr=1e-5, minibatches=2))
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(progress=False))  # the PPO loop's (grad clip, precision)
 
 # %% ../../nbs/agents/07_rl.ipynb #754374b6
+def agent_rollout(actor, tokenizer, tasks: Sequence[AgentTask], cfg: AgentRLConfig,
+                  calculator: RewardCalculator) -> tuple[list[Episode], list[dict], dict]:
+    "One episode per task with `actor`: the episodes, the trajectories and the statistics of their rewards."
+    actor.eval()
+    recorder = RecordingLMPolicy(actor, tokenizer, cfg.ppo.max_new_tokens, cfg.ppo.temperature, cfg.max_prompt_tokens)
+    episodes, trajs, scores = agent_episodes(recorder, tasks, calculator, cfg.max_steps)
+    n = len(episodes)
+    stats = dict(reward=sum(s['total'] for s in scores) / n, tokens=sum(len(t.action_ids) for e in episodes for t in e.turns) / n,
+                 **{f'reward_{k}': sum(s[k] for s in scores) / n for k in ('completion', 'efficiency', 'quality', 'reasoning')})
+    return episodes, trajs, stats
+
+# %% ../../nbs/agents/07_rl.ipynb #2c2e7bf2
 def agent_ppo_iteration(policy, tokenizer, tasks: Sequence[AgentTask], cfg: AgentRLConfig, calculator: RewardCalculator,
                         step, rollout_policy=None, generator=None) -> tuple[list[dict], dict]:
     "Play `tasks` with the policy, improve it once on the episodes; returns the trajectories and statistics."
     actor = rollout_policy or policy
-    actor.eval()
-    recorder = RecordingLMPolicy(actor, tokenizer, cfg.ppo.max_new_tokens, cfg.ppo.temperature, cfg.max_prompt_tokens)
-    episodes, trajs, scores = agent_episodes(recorder, tasks, calculator, cfg.max_steps)
-    turns = [t for ep in episodes for t in ep.turns]
-    with torch.no_grad():
-        old_lp, old_v, _, ref_lp = score_turns(actor, turns, tokenizer.pad_token_id, cfg.ppo.temperature, with_reference=True)
-    adv, ret, kl = episode_advantages(episodes, old_lp, old_v, ref_lp, cfg.ppo, [False] * len(episodes))
-    policy.train()
-    stats = ppo_update(policy, turns, old_lp, old_v, adv, ret, cfg.ppo, step, tokenizer.pad_token_id, generator)
-    n, ones = len(episodes), torch.ones(1, sum(len(r) for r in ret))
-    stats.update(reward=sum(s['total'] for s in scores) / n, success=sum(e.success for e in episodes) / n,
-                 explained_variance=explained_variance(_cat(old_v).cpu()[None], _cat(ret)[None], ones),
-                 kl=_cat(kl).mean().item(), turns=len(turns) / n, tokens=sum(len(t.action_ids) for t in turns) / n,
-                 **{f'reward_{k}': sum(s[k] for s in scores) / n for k in ('completion', 'efficiency', 'quality', 'reasoning')})
-    return trajs, stats
+    episodes, trajs, stats = agent_rollout(actor, tokenizer, tasks, cfg, calculator)
+    return trajs, {**ppo_improve(policy, episodes, cfg.ppo, step, tokenizer.pad_token_id, None, actor, generator), **stats}
 
 # %% ../../nbs/agents/07_rl.ipynb #c022
 def task_stream(domains: Sequence[str], per_domain: int, seed: int = 0, folder=None) -> list[AgentTask]:
@@ -153,25 +153,17 @@ def task_stream(domains: Sequence[str], per_domain: int, seed: int = 0, folder=N
 
 # %% ../../nbs/agents/07_rl.ipynb #f198fa6f
 def agent_ppo_train(policy: AgentPolicy, tokenizer, cfg: AgentRLConfig, tasks: Sequence[AgentTask], run=None,
-                    seed: int = 0, calculator: RewardCalculator | None = None, progress: bool = True) -> list[dict]:
-    "PPO in the agent loop for `cfg.updates` iterations over `tasks` (cycled); returns the per-iteration statistics."
-    from tqdm.auto import tqdm
-    from research_kit.core.training import Trainer, TrainerConfig
+                    seed: int = 0, calculator: RewardCalculator | None = None, progress: bool = True,
+                    tcfg: TrainerConfig | None = None) -> list[dict]:
+    "PPO in the agent loop for `cfg.updates` iterations over `tasks` (cycled) on `tcfg` (default `cfg.trainer`); the statistics."
     calc = calculator or RewardCalculator(correctness_weight=cfg.correctness_weight)
-    tr = Trainer(TrainerConfig(grad_clip=cfg.ppo.grad_clip, progress=False), policy, make_optimizer(policy, cfg.ppo),
-                 run=run, total_steps=None, live_plot=False)
-    gen = torch.Generator().manual_seed(seed + tr.process_index)
-    def step(loss):
-        with tr.accumulate(): tr.backward(loss)
-    k, history = cfg.tasks_per_update, []
-    for it in tqdm(range(cfg.updates), desc='agent PPO', disable=not (progress and tr.is_main)):
+    k = cfg.tasks_per_update
+    def collect(it, actor, tr):
         start = (it * tr.num_processes + tr.process_index) * k
-        batch = [tasks[(start + j) % len(tasks)] for j in range(k)]
-        _, stats = agent_ppo_iteration(tr.model, tokenizer, batch, cfg, calc, step, rollout_policy=tr.unwrapped, generator=gen)
-        tr.log(**{f'agent_ppo/{k_}': v for k_, v in stats.items() if math.isfinite(v)})
-        history.append(stats)
-    if run is not None: tr.save()
-    return history
+        episodes, _, stats = agent_rollout(actor, tokenizer, [tasks[(start + j) % len(tasks)] for j in range(k)], cfg, calc)
+        return episodes, None, stats
+    return ppo_loop(policy, tokenizer, collect, cfg.ppo, cfg.updates, tcfg or cfg.trainer, run, seed, progress,
+                    'agent PPO', 'agent_ppo', per_process=('tasks_per_update', k))
 
 # %% ../../nbs/agents/07_rl.ipynb #c027
 _RL_YAML_KEYS = ('learning_rate', 'batch_size', 'ppo_epochs', 'min_reward', 'max_examples', 'seed', 'updates',

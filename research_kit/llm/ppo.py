@@ -7,8 +7,8 @@ Docs: https://research-kit.github.io/research_kit/llm/ppo.html.md"""
 
 # %% ../../nbs/llm/04_ppo.ipynb #c002
 from __future__ import annotations
-import copy, math, random
-from dataclasses import dataclass, field
+import copy, math, random, warnings
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import torch
@@ -21,9 +21,10 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
-           'build_prompt', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout',
-           'turn_batch', 'score_turns', 'episode_advantages', 'ppo_update', 'ppo_iteration', 'ppo_train',
-           'evaluate_policy', 'make_optimizer']
+           'build_prompt', 'left_pad', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions',
+           'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats',
+           'ppo_improve', 'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train',
+           'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
 @dataclass
@@ -45,7 +46,7 @@ class PPOConfig:
     minibatches: PosInt = 4           # per epoch (the same count on every process, for DDP)
     lr: PosFloat = 1e-5
     value_lr: PosFloat = 1e-4
-    grad_clip: NonNegFloat = 1.0
+    grad_clip: NonNegFloat | None = None  # deprecated alias of TrainerConfig.grad_clip (trainer.grad_clip); overrides it when set
     whiten_advantages: bool = True
     max_prompt_tokens: PosInt = 1024  # older turns are dropped from the prompt beyond this
     history_turns: NonNegInt = 8      # earlier (action, observation) pairs kept in the prompt
@@ -164,13 +165,17 @@ def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], c
         if len(ids) <= cfg.max_prompt_tokens or len(history) <= 1: return list(ids)
         history = history[2:]
 
-def _left_pad(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+# %% ../../nbs/llm/04_ppo.ipynb #5457dfc4
+def left_pad(seqs: Sequence[Sequence[int]], pad: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "`input_ids` and `attention_mask` (rows x longest): each sequence right-aligned after `pad` tokens."
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s); mask[i, width - len(s):] = 1
+        ids[i, width - len(s):] = torch.tensor(list(s)); mask[i, width - len(s):] = 1
     return ids.to(device), mask.to(device)
+
+_left_pad = left_pad  # the old private name (other modules import it)
 
 # %% ../../nbs/llm/04_ppo.ipynb #c018
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -339,7 +344,7 @@ def rollout(policy: AgentPolicy, tokenizer, envs: Sequence, seeds: Sequence[int]
 def turn_batch(turns: Sequence[Turn], pad: int, device):
     "Left-padded `input_ids`, `attention_mask` and the action positions of each row."
     seqs = [t.prompt_ids + t.action_ids for t in turns]
-    ids, mask = _left_pad(seqs, pad, device)
+    ids, mask = left_pad(seqs, pad, device)
     width = ids.shape[1]
     positions = [list(range(width - len(t.action_ids), width)) for t in turns]
     return ids, mask, positions
@@ -394,14 +399,19 @@ def episode_advantages(episodes: Sequence[Episode], old_lp, old_v, ref_lp, cfg: 
         k += n
     return adv_out, ret_out, kl_out
 
-# %% ../../nbs/llm/04_ppo.ipynb #c034
-def _cat(xs): return torch.cat([x.reshape(-1) for x in xs])
+# %% ../../nbs/llm/04_ppo.ipynb #bcf1bd44
+def flat_cat(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    "The tensors flattened and concatenated into one 1-D tensor."
+    return torch.cat([x.reshape(-1) for x in xs])
 
+_cat = flat_cat  # the old private name (other modules import it)
+
+# %% ../../nbs/llm/04_ppo.ipynb #c034
 def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfig, step: Callable[[torch.Tensor], None],
                pad: int, generator: torch.Generator | None = None) -> dict:
     "PPO epochs over the turns; returns averaged statistics."
     device = next(policy.parameters()).device
-    flat_adv = _cat(adv)
+    flat_adv = flat_cat(adv)
     if cfg.whiten_advantages and flat_adv.numel() > 1:
         flat_adv = masked_whiten(flat_adv, torch.ones_like(flat_adv))
         adv = list(flat_adv.split([len(a) for a in adv]))
@@ -415,9 +425,9 @@ def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfi
             if not idx: continue
             batch = [turns[i] for i in idx]
             lp, v, ent, _ = score_turns(policy, batch, pad, cfg.temperature)
-            lp, v, ent = _cat(lp), _cat(v), _cat(ent)
-            o_lp = _cat([old_lp[i] for i in idx]).to(device); o_v = _cat([old_v[i] for i in idx]).to(device)
-            a = _cat([adv[i] for i in idx]).to(device); r = _cat([ret[i] for i in idx]).to(device)
+            lp, v, ent = flat_cat(lp), flat_cat(v), flat_cat(ent)
+            o_lp = flat_cat([old_lp[i] for i in idx]).to(device); o_v = flat_cat([old_v[i] for i in idx]).to(device)
+            a = flat_cat([adv[i] for i in idx]).to(device); r = flat_cat([ret[i] for i in idx]).to(device)
             ones = torch.ones_like(lp)
             pl, ps = policy_loss(lp, o_lp, a, ones, cfg.clip)
             vl = value_loss(v, o_v, r, ones, cfg.vf_clip)
@@ -429,61 +439,92 @@ def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfi
     return {k: sum(v) / len(v) for k, v in stats.items() if v}
 
 # %% ../../nbs/llm/04_ppo.ipynb #c036
+def episode_stats(episodes: Sequence[Episode], old_v, ret, kl) -> dict:
+    "Mean reward, success rate, KL to the reference, turns per episode and the critic's explained variance."
+    n, ones = len(episodes), torch.ones(1, sum(len(r) for r in ret))
+    return dict(reward=sum(e.total_reward for e in episodes) / n, success=sum(e.success for e in episodes) / n,
+                kl=flat_cat(kl).mean().item(), turns=sum(len(e.turns) for e in episodes) / n,
+                explained_variance=explained_variance(flat_cat(old_v).cpu()[None], flat_cat(ret)[None], ones))
+
+# %% ../../nbs/llm/04_ppo.ipynb #675983b1
+def ppo_improve(policy, episodes: Sequence[Episode], cfg: PPOConfig, step: Callable[[torch.Tensor], None], pad: int,
+                cut_off: Sequence[bool] | None = None, rollout_policy=None, generator=None) -> dict:
+    "Score the episodes' turns, their advantages, PPO epochs on them: the update's and the episodes' statistics."
+    actor = rollout_policy or policy
+    actor.eval()
+    turns = [t for ep in episodes for t in ep.turns]
+    cut_off = [False] * len(episodes) if cut_off is None else cut_off
+    with torch.no_grad():
+        old_lp, old_v, _, ref_lp = score_turns(actor, turns, pad, cfg.temperature, with_reference=True)
+    adv, ret, kl = episode_advantages(episodes, old_lp, old_v, ref_lp, cfg, cut_off)
+    policy.train()
+    stats = ppo_update(policy, turns, old_lp, old_v, adv, ret, cfg, step, pad, generator)
+    return {**stats, **episode_stats(episodes, old_v, ret, kl)}
+
+# %% ../../nbs/llm/04_ppo.ipynb #f13fb1e0
 def ppo_iteration(policy, tokenizer, envs, seeds, cfg: PPOConfig, step: Callable[[torch.Tensor], None],
                   rollout_policy=None, generator=None) -> tuple[list[Episode], dict]:
     "Collect episodes in `envs` and improve `policy` on them once."
     actor = rollout_policy or policy
     actor.eval()
     episodes = rollout(actor, tokenizer, envs, seeds, cfg)
-    turns = [t for ep in episodes for t in ep.turns]
     cut_off = [len(ep.turns) >= cfg.max_turns and not ep.success for ep in episodes]
-    with torch.no_grad():
-        old_lp, old_v, _, ref_lp = score_turns(actor, turns, tokenizer.pad_token_id, cfg.temperature, with_reference=True)
-    adv, ret, kl = episode_advantages(episodes, old_lp, old_v, ref_lp, cfg, cut_off)
-    policy.train()
-    stats = ppo_update(policy, turns, old_lp, old_v, adv, ret, cfg, step, tokenizer.pad_token_id, generator)
-    ones = torch.ones(1, sum(len(r) for r in ret))
-    stats.update(reward=sum(e.total_reward for e in episodes) / len(episodes),
-                 success=sum(e.success for e in episodes) / len(episodes),
-                 kl=_cat(kl).mean().item(), turns=len(turns) / len(episodes),
-                 explained_variance=explained_variance(_cat(old_v).cpu()[None], _cat(ret)[None], ones))
-    return episodes, stats
+    return episodes, ppo_improve(policy, episodes, cfg, step, tokenizer.pad_token_id, cut_off, actor, generator)
 
 # %% ../../nbs/llm/04_ppo.ipynb #c038
-def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig, tcfg=None, run=None, seed: int = 0,
-              progress: bool = True) -> list[dict]:
-    "PPO for `cfg.updates` iterations with the core `Trainer`; returns the per-iteration statistics (main process)."
-    from research_kit.core.training import Trainer, TrainerConfig
-    tcfg = tcfg or TrainerConfig(grad_clip=cfg.grad_clip, progress=False)
-    tr = Trainer(tcfg, policy, make_optimizer(policy, cfg), run=run, total_steps=None, live_plot=False)
-    if tr.num_processes > 1 and cfg.num_envs < cfg.minibatches:   # every process must take the same number of steps
-        raise ValueError(f'ppo.num_envs ({cfg.num_envs}) must be at least ppo.minibatches ({cfg.minibatches}) with several processes')
+def make_optimizer(policy: AgentPolicy, cfg: PPOConfig) -> torch.optim.Optimizer:
+    "AdamW over the trainable LM weights (at `lr`) and the value head (at `value_lr`)."
+    return torch.optim.AdamW([{'params': [p for p in policy.lm.parameters() if p.requires_grad], 'lr': cfg.lr},
+                              {'params': policy.value_head.parameters(), 'lr': cfg.value_lr}], weight_decay=0.0)
+
+# %% ../../nbs/llm/04_ppo.ipynb #8acc9bed
+def ppo_trainer_config(cfg: PPOConfig, tcfg=None):
+    "`tcfg` (or the default `TrainerConfig(progress=False)`) with the deprecated `cfg.grad_clip` applied when it is set."
+    from research_kit.core.training import TrainerConfig
+    tcfg = tcfg or TrainerConfig(progress=False)
+    if cfg.grad_clip is None or cfg.grad_clip == tcfg.grad_clip: return tcfg
+    warnings.warn('PPOConfig.grad_clip is deprecated: set TrainerConfig.grad_clip (trainer.grad_clip) instead', DeprecationWarning, stacklevel=2)
+    return replace(tcfg, grad_clip=cfg.grad_clip)
+
+# %% ../../nbs/llm/04_ppo.ipynb #8a5fe6e2
+def ppo_loop(policy: AgentPolicy, tokenizer, collect: Callable, cfg: PPOConfig, updates: int | None = None, tcfg=None,
+             run=None, seed: int = 0, progress: bool = True, desc: str = 'PPO', prefix: str = 'ppo',
+             per_process: tuple[str, int] | None = None) -> list[dict]:
+    "`updates` (default `cfg.updates`) PPO iterations on episodes from `collect`, with the core `Trainer`; their statistics."
+    from research_kit.core.training import Trainer
+    from tqdm.auto import tqdm
+    tr = Trainer(ppo_trainer_config(cfg, tcfg), policy, make_optimizer(policy, cfg), run=run, total_steps=None, live_plot=False)
+    if per_process and tr.num_processes > 1 and per_process[1] < cfg.minibatches:
+        raise ValueError(f'{per_process[0]} ({per_process[1]}) must be at least ppo.minibatches ({cfg.minibatches}) with several processes')
     gen = torch.Generator().manual_seed(seed + tr.process_index)
     def step(loss):
         with tr.accumulate(): tr.backward(loss)
     history = []
-    from tqdm.auto import tqdm
-    for it in tqdm(range(cfg.updates), desc='PPO', disable=not (progress and tr.is_main)):
-        base = seed + 1_000_003 * tr.process_index + it * cfg.num_envs
-        envs = [make_env() for _ in range(cfg.num_envs)]
-        try:
-            _, stats = ppo_iteration(tr.model, tokenizer, envs, range(base, base + cfg.num_envs), cfg, step,
-                                     rollout_policy=tr.unwrapped, generator=gen)
-        finally:
-            for e in envs:
-                if hasattr(e, 'close'): e.close()
-        tr.log(**{f'ppo/{k}': v for k, v in stats.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+    for it in tqdm(range(cfg.updates if updates is None else updates), desc=desc, disable=not (progress and tr.is_main)):
+        tr.unwrapped.eval()
+        episodes, cut_off, extra = collect(it, tr.unwrapped, tr)
+        stats = {**ppo_improve(tr.model, episodes, cfg, step, tokenizer.pad_token_id, cut_off, tr.unwrapped, gen), **extra}
+        tr.log(**{f'{prefix}/{k}': v for k, v in stats.items() if isinstance(v, (int, float)) and math.isfinite(v)})
         history.append(stats)
     if run is not None: tr.save()
     return history
+
+# %% ../../nbs/llm/04_ppo.ipynb #b566aeef
+def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig, tcfg=None, run=None, seed: int = 0,
+              progress: bool = True) -> list[dict]:
+    "PPO in `make_env` environments for `cfg.updates` iterations; returns the per-iteration statistics (main process)."
+    def collect(it, actor, tr):
+        base = seed + 1_000_003 * tr.process_index + it * cfg.num_envs
+        envs = [make_env() for _ in range(cfg.num_envs)]
+        try: episodes = rollout(actor, tokenizer, envs, range(base, base + cfg.num_envs), cfg)
+        finally:
+            for e in envs:
+                if hasattr(e, 'close'): e.close()
+        return episodes, [len(ep.turns) >= cfg.max_turns and not ep.success for ep in episodes], {}
+    return ppo_loop(policy, tokenizer, collect, cfg, None, tcfg, run, seed, progress, per_process=('ppo.num_envs', cfg.num_envs))
 
 # %% ../../nbs/llm/04_ppo.ipynb #c040
 def evaluate_policy(policy, tokenizer, make_env: Callable, seeds: Sequence[int], cfg: PPOConfig, greedy: bool = False) -> float:
     "Success rate of `policy` over one episode per seed."
     envs = [make_env() for _ in seeds]
     return sum(e.success for e in rollout(policy, tokenizer, envs, seeds, cfg, greedy=greedy)) / len(seeds)
-
-def make_optimizer(policy: AgentPolicy, cfg: PPOConfig) -> torch.optim.Optimizer:
-    "AdamW over the trainable LM weights (at `lr`) and the value head (at `value_lr`)."
-    return torch.optim.AdamW([{'params': [p for p in policy.lm.parameters() if p.requires_grad], 'lr': cfg.lr},
-                              {'params': policy.value_head.parameters(), 'lr': cfg.value_lr}], weight_decay=0.0)
