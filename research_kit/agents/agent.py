@@ -411,15 +411,10 @@ def prompt_ids(self: LMPolicy, prompt: str) -> list[int]:
 # %% ../../nbs/agents/01_agent.ipynb #ca1c3b8c
 @patch
 def write(self: LMPolicy, tool: str, prompt: str, ctx: dict) -> str:
-    import torch
-    x = torch.tensor([self.prompt_ids(prompt)], device=self.model.device)
-    ids = {'input_ids': x, 'attention_mask': torch.ones_like(x)}
-    sample = self.temperature > 0
-    with torch.no_grad():
-        out = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=sample,
-                                  temperature=self.temperature if sample else None, top_p=None, top_k=None,
-                                  pad_token_id=self.tok.pad_token_id)
-    return self.tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True).strip()
+    "Generate the tool's text through the kit's one generation wrapper (`llm.generate.generate_tokens`)."
+    from research_kit.llm.generate import generate_tokens
+    gen = generate_tokens(self.model, self.tok, [self.prompt_ids(prompt)], self.max_new_tokens, self.temperature)[0]
+    return self.tok.decode(gen, skip_special_tokens=True).strip()
 
 # %% ../../nbs/agents/01_agent.ipynb #c022
 def make_policy(name: str, model: str = 'tiny', seed: int = 0, max_new_tokens: int = 96):
