@@ -19,6 +19,7 @@ from ..core.files import atomic_write_json
 from .evaluation import agent_tasks
 from .agent import SYSTEM, AgentTask, LMPolicy, run_agent
 from .knowledge import DOMAINS, make_knowledge_base
+from ..llm.generate import generate_tokens
 from ..llm.ppo import AgentPolicy, Episode, PPOConfig, Turn, make_optimizer, ppo_improve, ppo_loop
 from ..core.training import TrainerConfig
 from .rewards import RewardCalculator
@@ -79,15 +80,7 @@ class RecordingLMPolicy(LMPolicy):
 
     def write(self, tool: str, prompt: str, ctx: dict) -> str:
         ids = self.prompt_ids(prompt)[-self.max_prompt_tokens:]
-        device = next(self.policy.parameters()).device
-        x = torch.tensor([ids], device=device)
-        with torch.no_grad():
-            out = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=self.max_new_tokens,
-                                      do_sample=not self.greedy, temperature=None if self.greedy else self.temperature,
-                                      top_k=0, top_p=1.0, pad_token_id=self.tok.pad_token_id,
-                                      eos_token_id=self.tok.eos_token_id, use_cache=True)
-        gen = out[0, len(ids):].tolist()
-        if self.tok.eos_token_id in gen: gen = gen[:gen.index(self.tok.eos_token_id) + 1]
+        gen = generate_tokens(self.model, self.tok, [ids], self.max_new_tokens, 0.0 if self.greedy else self.temperature)[0]
         self.turns.append(Turn(ids, gen, None))
         return self.tok.decode(gen, skip_special_tokens=True).strip()
 

@@ -15,10 +15,10 @@ import torch
 __all__ = ['left_pad', 'cut_at_eos', 'generate_tokens', 'chat_answers']
 
 # %% ../../nbs/llm/06_generate.ipynb #eba2b456
-def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(seqs: Sequence[Sequence[int]], pad: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "`(ids, attention_mask)` of `seqs` padded on the left to the longest."
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if len(s): ids[i, width - len(s):], mask[i, width - len(s):] = torch.tensor(list(s)), 1

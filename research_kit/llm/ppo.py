@@ -21,10 +21,9 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
-           'build_prompt', 'left_pad', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions',
-           'rollout', 'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats',
-           'ppo_improve', 'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train',
-           'evaluate_policy']
+           'build_prompt', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout',
+           'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats', 'ppo_improve',
+           'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train', 'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
 @dataclass
@@ -166,15 +165,7 @@ def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], c
         history = history[2:]
 
 # %% ../../nbs/llm/04_ppo.ipynb #5457dfc4
-def left_pad(seqs: Sequence[Sequence[int]], pad: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "`input_ids` and `attention_mask` (rows x longest): each sequence right-aligned after `pad` tokens."
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(list(s)); mask[i, width - len(s):] = 1
-    return ids.to(device), mask.to(device)
-
+from .generate import left_pad   # one copy, shared with generation
 _left_pad = left_pad  # the old private name (other modules import it)
 
 # %% ../../nbs/llm/04_ppo.ipynb #c018
