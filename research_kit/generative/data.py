@@ -146,35 +146,43 @@ def placement_ok(footprint: np.ndarray, blocked: np.ndarray, robot: np.ndarray, 
     if area == 0 or (footprint & blocked).sum() > tolerance * area: return False
     return path_exists(obstacles | footprint, robot, goal, robot_radius=robot_radius)
 
-# %% ../../nbs/generative/00_data.ipynb #a009c421
+# %% ../../nbs/generative/00_data.ipynb #c0c6867b
 def _random_rect(rng, length, width) -> Rect:
     return Rect(rng.uniform(-2.6, 2.6), rng.uniform(-2.6, 2.6), rng.uniform(*length), rng.uniform(*width),
                 rng.uniform(0, math.pi))
 
-def _try_scene(rng: np.random.Generator) -> dict | None:
-    t = 0.2                                                         # wall thickness
-    walls = [Rect(0, 2.9, 6.0, t), Rect(0, -2.9, 6.0, t), Rect(2.9, 0, t, 6.0), Rect(-2.9, 0, t, 6.0)]
+# %% ../../nbs/generative/00_data.ipynb #ad51af3b
+_WALL = 0.2                                                         # wall thickness
+
+def _room(rng: np.random.Generator) -> tuple[np.ndarray, float, float, float]:
+    "The static mask of the walls, the inner wall's x, the door's y and the door's width."
+    walls = [Rect(0, 2.9, 6.0, _WALL), Rect(0, -2.9, 6.0, _WALL), Rect(2.9, 0, _WALL, 6.0), Rect(-2.9, 0, _WALL, 6.0)]
     wx, door_w = rng.uniform(-1.0, 1.0), rng.uniform(0.9, 1.2)
     dy = rng.uniform(-1.6, 1.6)
     top, bottom = dy + door_w / 2, dy - door_w / 2
-    walls += [Rect(wx, (3 + top) / 2, t, 3 - top), Rect(wx, (bottom - 3) / 2, t, bottom + 3)]
-    static = raster(walls)
-    target = Rect(wx + rng.uniform(-0.05, 0.05), dy, door_w - rng.uniform(0.02, 0.1), rng.uniform(0.25, 0.4),
-                  math.pi / 2 + rng.uniform(-0.08, 0.08))
-    target_mask = raster([target])
-    if (target_mask & static).sum() > 0: return None
-    side = rng.choice([-1, 1])
-    def spot(sign, radius):
-        for _ in range(50):
-            x = wx + sign * rng.uniform(0.6, 2.6 - sign * wx if sign > 0 else 2.6 + wx)
-            c = Circle(x, rng.uniform(-2.5, 2.5), radius)
-            if abs(x) < 2.6 and not (raster([Circle(c.cx, c.cy, radius + 0.15)]) & (static | target_mask)).any(): return c
-        return None
-    robot_c, goal_c = spot(side, ROBOT_RADIUS), spot(-side, GOAL_RADIUS)
-    if robot_c is None or goal_c is None: return None
-    robot, goal = raster([robot_c]), raster([goal_c])
-    if path_exists(static | target_mask, robot, goal) or not path_exists(static, robot, goal): return None
-    others, taken = [], static | target_mask | raster([Circle(robot_c.cx, robot_c.cy, 0.45), Circle(goal_c.cx, goal_c.cy, 0.45)])
+    walls += [Rect(wx, (3 + top) / 2, _WALL, 3 - top), Rect(wx, (bottom - 3) / 2, _WALL, bottom + 3)]
+    return raster(walls), wx, dy, door_w
+
+# %% ../../nbs/generative/00_data.ipynb #738e0b1e
+def _door_object(rng: np.random.Generator, wx: float, dy: float, door_w: float) -> Rect:
+    "A box in the door at (`wx`, `dy`), a little narrower than the door, lying across it."
+    return Rect(wx + rng.uniform(-0.05, 0.05), dy, door_w - rng.uniform(0.02, 0.1), rng.uniform(0.25, 0.4),
+                math.pi / 2 + rng.uniform(-0.08, 0.08))
+
+# %% ../../nbs/generative/00_data.ipynb #fb6b6ab3
+def _free_spot(rng: np.random.Generator, wx: float, sign: int, radius: float, occupied: np.ndarray) -> Circle | None:
+    "A disc of `radius` on the `sign` side of the wall at `wx`, 0.15 m clear of `occupied` (None after 50 tries)."
+    for _ in range(50):
+        x = wx + sign * rng.uniform(0.6, 2.6 - sign * wx if sign > 0 else 2.6 + wx)
+        c = Circle(x, rng.uniform(-2.5, 2.5), radius)
+        if abs(x) < 2.6 and not (raster([Circle(c.cx, c.cy, radius + 0.15)]) & occupied).any(): return c
+    return None
+
+# %% ../../nbs/generative/00_data.ipynb #bea4d415
+def _clutter(rng: np.random.Generator, static: np.ndarray, robot: np.ndarray, goal: np.ndarray,
+             taken: np.ndarray) -> list[Rect]:
+    "Boxes in the room, 4 px clear of `taken` and of each other, that leave a path from `robot` to `goal`."
+    others = []
     for _ in range(int(rng.integers(1, 5))):
         box = _random_rect(rng, (0.3, 0.8), (0.2, 0.45))
         if not _inside_room(box, 0.2): continue
@@ -182,8 +190,12 @@ def _try_scene(rng: np.random.Generator) -> dict | None:
         grown = ndimage.binary_dilation(m, iterations=4)
         if (grown & taken).any() or not path_exists(static | raster(others + [box]), robot, goal): continue
         others.append(box); taken |= m
-    other_mask = raster(others)
-    obstacles = static | other_mask
+    return others
+
+# %% ../../nbs/generative/00_data.ipynb #632b47d6
+def _goal_placement(target: Rect, robot_c: Circle, robot: np.ndarray, goal: np.ndarray,
+                    obstacles: np.ndarray) -> Rect | None:
+    "The cheapest pose of `target` that opens a path from `robot` to `goal` among `obstacles` (None if none does)."
     # the ground truth keeps a margin (2 px from everything, 0.12 m more clearance for the path), so that a placement
     # a few centimetres off still works
     blocked = ndimage.binary_dilation(obstacles | robot | goal, iterations=2)
@@ -200,12 +212,30 @@ def _try_scene(rng: np.random.Generator) -> dict | None:
     for *_, ox, oy, turn in sorted(cands):
         cand = Rect(target.cx + ox, target.cy + oy, target.length, target.width, target.angle + turn)
         if not _inside_room(cand, 0.05): continue
-        fp = raster([cand])
-        if placement_ok(fp, blocked, robot_at, goal_at, obstacles, robot_radius=ROBOT_RADIUS + 0.12):
-            return {'robot_image': robot, 'goal_image': goal, 'movable_objects_image': other_mask | target_mask,
-                        'static_objects_image': static, 'target_object': target_mask, 'target_goal': fp}
+        if placement_ok(raster([cand]), blocked, robot_at, goal_at, obstacles, robot_radius=ROBOT_RADIUS + 0.12):
+            return cand
     return None
 
+# %% ../../nbs/generative/00_data.ipynb #9dadc987
+def _try_scene(rng: np.random.Generator) -> dict | None:
+    static, wx, dy, door_w = _room(rng)
+    target = _door_object(rng, wx, dy, door_w)
+    target_mask = raster([target])
+    if (target_mask & static).sum() > 0: return None
+    side = rng.choice([-1, 1])
+    robot_c = _free_spot(rng, wx, side, ROBOT_RADIUS, static | target_mask)
+    goal_c = _free_spot(rng, wx, -side, GOAL_RADIUS, static | target_mask)
+    if robot_c is None or goal_c is None: return None
+    robot, goal = raster([robot_c]), raster([goal_c])
+    if path_exists(static | target_mask, robot, goal) or not path_exists(static, robot, goal): return None
+    taken = static | target_mask | raster([Circle(robot_c.cx, robot_c.cy, 0.45), Circle(goal_c.cx, goal_c.cy, 0.45)])
+    other_mask = raster(_clutter(rng, static, robot, goal, taken))
+    place = _goal_placement(target, robot_c, robot, goal, static | other_mask)
+    if place is None: return None
+    return {'robot_image': robot, 'goal_image': goal, 'movable_objects_image': other_mask | target_mask,
+            'static_objects_image': static, 'target_object': target_mask, 'target_goal': raster([place])}
+
+# %% ../../nbs/generative/00_data.ipynb #a009c421
 def make_scene(seed: int) -> dict[str, np.ndarray]:
     "A scene from `seed`: the six 224 x 224 float32 {0, 1} arrays of `KEYS`."
     rng = np.random.default_rng(seed)

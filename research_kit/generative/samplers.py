@@ -12,10 +12,11 @@ from typing import Callable, Literal
 
 import torch
 from ..core.config import PosFloat, Prob
+from .paths import PathConfig, make_path
 
 # %% auto #0
-__all__ = ['ODE_METHODS', 'ODE_BACKENDS', 'SamplerConfig', 'Sampled', 'CountCalls', 'fm_time_grid', 'ClassicalRK4',
-           'torchdyn_solver', 'ODESampler', 'DiffusionSampler', 'make_sampler']
+__all__ = ['ODE_METHODS', 'ODE_BACKENDS', 'SamplerConfig', 'Sampled', 'CountCalls', 'sampler_path', 'fm_time_grid',
+           'ClassicalRK4', 'torchdyn_solver', 'ODESampler', 'DiffusionSampler', 'make_sampler']
 
 # %% ../../nbs/generative/03_samplers.ipynb #c004
 @dataclass
@@ -42,6 +43,14 @@ class CountCalls:
     def __call__(self, x, t):
         self.calls += 1
         return self.fn(x, t)
+
+# %% ../../nbs/generative/03_samplers.ipynb #02e43394
+def sampler_path(objective: str, path=None):
+    "The path a sampler of `objective` reads: `path` itself, or the path built from a `PathConfig` (None: the defaults)."
+    if path is None or isinstance(path, PathConfig): return make_path(objective, path or PathConfig())
+    if getattr(path, 'kind', None) != objective:
+        raise ValueError(f"a {objective} sampler needs a {objective} path, not {type(path).__name__}")
+    return path
 
 # %% ../../nbs/generative/03_samplers.ipynb #c006
 def fm_time_grid(kind: str, num_steps: int, device=None, dtype=None) -> torch.Tensor:
@@ -76,14 +85,13 @@ def torchdyn_solver(method: str):
 
 # %% ../../nbs/generative/03_samplers.ipynb #3ad31d01
 class ODESampler:
-    "Integrates the learned velocity field from noise (t=0) to data (t=1); `path_cfg` says what the network predicts."
-    def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
-        from research_kit.generative.paths import FlowMatchingPath, PathConfig
+    "Integrates the learned velocity field from noise (t=0) to data (t=1); the flow matching `path` (or its `PathConfig`) says what the network predicts."
+    def __init__(self, cfg: SamplerConfig = SamplerConfig(), path=None, path_cfg=None):
         if cfg.method not in ODE_METHODS:
             raise ValueError(f'model.sampler.method: {cfg.method!r} is not one of {list(ODE_METHODS)}')
         if cfg.backend not in ODE_BACKENDS:
             raise ValueError(f'model.sampler.backend: {cfg.backend!r} is not one of {list(ODE_BACKENDS)}')
-        self.cfg, self.path = cfg, FlowMatchingPath(path_cfg or PathConfig())
+        self.cfg, self.path = cfg, sampler_path('flow_matching', path if path is not None else path_cfg)
 
     def __call__(self, fn: Callable, x_init: torch.Tensor, num_steps: int = 20, generator=None) -> Sampled:
         c = self.cfg
@@ -109,15 +117,13 @@ class ODESampler:
 
 # %% ../../nbs/generative/03_samplers.ipynb #c012
 class DiffusionSampler:
-    "DDIM (with `eta`) or DDPM sampling through a `diffusers` scheduler."
-    def __init__(self, cfg: SamplerConfig = SamplerConfig(), path_cfg=None):
+    "DDIM (with `eta`) or DDPM sampling through a `diffusers` scheduler on the noise schedule of the diffusion `path`."
+    def __init__(self, cfg: SamplerConfig = SamplerConfig(), path=None, path_cfg=None):
         from diffusers import DDIMScheduler, DDPMScheduler
-        from research_kit.generative.paths import PathConfig
-        p = path_cfg or PathConfig()
-        self.cfg, self.T = cfg, p.num_train_timesteps
-        kw = dict(num_train_timesteps=p.num_train_timesteps, beta_schedule=p.beta_schedule, beta_start=p.beta_start,
-                  beta_end=p.beta_end, prediction_type=p.prediction_type, clip_sample=False)
-        self.scheduler = DDIMScheduler(**kw) if cfg.sampler_type == 'ddim' else DDPMScheduler(**kw)
+        self.cfg, self.path = cfg, sampler_path('diffusion', path if path is not None else path_cfg)
+        self.T = self.path.cfg.num_train_timesteps
+        # a scheduler of its own (set_timesteps changes it) with the training scheduler's settings
+        self.scheduler = (DDIMScheduler if cfg.sampler_type == 'ddim' else DDPMScheduler).from_config(self.path.scheduler.config)
 
     def __call__(self, fn: Callable, x_init: torch.Tensor, num_steps: int = 50, generator=None) -> Sampled:
         counted, sched = CountCalls(fn), self.scheduler
@@ -131,8 +137,8 @@ class DiffusionSampler:
         return Sampled(x, counted.calls)
 
 # %% ../../nbs/generative/03_samplers.ipynb #fb7abad2
-def make_sampler(objective: str, cfg: SamplerConfig, path_cfg=None):
-    "The sampler of `objective`: `ODESampler` for flow matching, `DiffusionSampler` for diffusion."
-    if objective == 'flow_matching': return ODESampler(cfg, path_cfg)
-    if objective == 'diffusion': return DiffusionSampler(cfg, path_cfg)
+def make_sampler(objective: str, cfg: SamplerConfig, path=None):
+    "The sampler of `objective` on `path` (the path object training used, or its `PathConfig`): `ODESampler` or `DiffusionSampler`."
+    if objective == 'flow_matching': return ODESampler(cfg, path)
+    if objective == 'diffusion': return DiffusionSampler(cfg, path)
     raise ValueError(f"objective: {objective!r} is not 'flow_matching' or 'diffusion'")

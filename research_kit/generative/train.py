@@ -30,7 +30,8 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Fraction
 
 # %% auto #0
 __all__ = ['SMOKE', 'DataConfig', 'ModelConfig', 'GenerativeConfig', 'num_steps', 'focal_dice_loss', 'generative_loss',
-           'samples_figure', 'build_model', 'data_dirs', 'validation_loss', 'eval_scenes', 'fit']
+           'samples_figure', 'build_model', 'data_dirs', 'validation_loss', 'eval_scenes', 'make_trainer',
+           'validation_figure', 'final_metrics', 'fit']
 
 # %% ../../nbs/generative/05_train.ipynb #c005
 @dataclass
@@ -132,9 +133,10 @@ def samples_figure(ctx: torch.Tensor, target: torch.Tensor, samples: torch.Tenso
 
 # %% ../../nbs/generative/05_train.ipynb #c013
 def build_model(cfg: GenerativeConfig):
-    "The DiT, the path and the sampler that `cfg` describes."
+    "The DiT, the path and the sampler (which reads the same path object) that `cfg` describes."
     net = DiT(cfg.model.network, cfg.image_size)
-    return net, make_path(cfg.objective, cfg.model.path), make_sampler(cfg.objective, cfg.model.sampler, cfg.model.path)
+    path = make_path(cfg.objective, cfg.model.path)
+    return net, path, make_sampler(cfg.objective, cfg.model.sampler, path)
 
 # %% ../../nbs/generative/05_train.ipynb #0f2b5889
 def data_dirs(cfg: GenerativeConfig, progress: bool = True):
@@ -166,6 +168,38 @@ def eval_scenes(val, n: int) -> tuple[torch.Tensor, torch.Tensor, list]:
     ctx, tgt = val.batch(range(n))
     return ctx, tgt, [load_scene(f) for f in val.files[:n]]
 
+# %% ../../nbs/generative/05_train.ipynb #185fd3e3
+def make_trainer(cfg: GenerativeConfig, net, n_train: int, run: Run | None = None):
+    "The `Trainer` of `net` (resumed, else from `ckpt_path`), the steps per epoch and the total steps."
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.base_lr, weight_decay=cfg.weight_decay)
+    per_epoch = max(1, n_train // cfg.batch_size)
+    total = cfg.max_epochs * per_epoch
+    tr = Trainer(cfg.trainer, net, opt, run=run, config=cfg, total_steps=total)
+    if not tr.resume() and cfg.ckpt_path: tr.load_state_dict(load_checkpoint(cfg.ckpt_path))
+    # every process starts from the same seed; fresh runs give each its own noise and times (DDP syncs the weights)
+    if tr.step == 0 and tr.num_processes > 1: torch.manual_seed(cfg.seed + 1_000_003 * tr.process_index)
+    return tr, per_epoch, total
+
+# %% ../../nbs/generative/05_train.ipynb #3f96d077
+def validation_figure(net, sampler, ctx: torch.Tensor, tgt: torch.Tensor, steps: int, seed: int, title: str = ''):
+    "The samples figure of four masks sampled for each scene of `ctx` (noise from `seed`)."
+    g = torch.Generator().manual_seed(seed)
+    s, _ = sample_masks(net, sampler, ctx.repeat_interleave(4, 0), steps, g)
+    return samples_figure(ctx, tgt, s.reshape(len(ctx), 4, *s.shape[1:]), title)
+
+# %% ../../nbs/generative/05_train.ipynb #d069c585
+def final_metrics(cfg: GenerativeConfig, net, untrained_state: dict, sampler, val, steps: int, device) -> dict:
+    "IoU, success, best-of-k success and NFE of `net`'s samples on `eval_scenes` validation scenes, and the references."
+    ctx, tgt, scenes = eval_scenes(val, cfg.eval_scenes)
+    trained = evaluate_sampler(net, sampler, ctx, tgt, scenes, cfg.eval_samples, steps, seed=cfg.seed)
+    fresh = DiT(cfg.model.network, cfg.image_size).to(device)
+    fresh.load_state_dict(untrained_state)
+    base = evaluate_sampler(fresh, sampler, ctx, tgt, scenes, cfg.eval_samples, steps, seed=cfg.seed)
+    result = {f'{k}': v for k, v in trained.items() if k in ('iou', 'success', 'accepted', 'best_of_k_success', 'nfe')}
+    result.update({'untrained_iou': base['iou'], 'untrained_success': base['success'],
+                   'copy_baseline_iou': copy_baseline_iou(scenes, cfg.image_size)})
+    return result
+
 # %% ../../nbs/generative/05_train.ipynb #f97dfcfd
 def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     "Train; return val_loss, best_val_loss, the samples' IoU and success, and the untrained network's."
@@ -175,13 +209,7 @@ def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     net, path, sampler = build_model(cfg)
     steps = num_steps(cfg)
     untrained_state = {k: v.clone() for k, v in net.state_dict().items()}
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.base_lr, weight_decay=cfg.weight_decay)
-    per_epoch = max(1, len(train) // cfg.batch_size)
-    total = cfg.max_epochs * per_epoch
-    tr = Trainer(cfg.trainer, net, opt, run=run, config=cfg, total_steps=total)
-    if not tr.resume() and cfg.ckpt_path: tr.load_state_dict(load_checkpoint(cfg.ckpt_path))
-    # every process starts from the same seed; fresh runs give each its own noise and times (DDP syncs the weights)
-    if tr.step == 0 and tr.num_processes > 1: torch.manual_seed(cfg.seed + 1_000_003 * tr.process_index)
+    tr, per_epoch, total = make_trainer(cfg, net, len(train), run)
     batches = StepBatches(len(train), cfg.batch_size, total, seed=cfg.seed, start=tr.step,
                           rank=tr.process_index, world_size=tr.num_processes)
     fig_ctx, fig_tgt, _ = eval_scenes(val, 8)
@@ -199,10 +227,8 @@ def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
             tr.log(**metrics)
             last_epoch = tr.step == total
             if tr.is_main and run is not None and (metrics['epoch'] % max(1, cfg.figure_every) == 0 or last_epoch):
-                g = torch.Generator().manual_seed(cfg.seed)
-                s, _ = sample_masks(tr.unwrapped, sampler, fig_ctx.repeat_interleave(4, 0), steps, g)
-                fig = samples_figure(fig_ctx, fig_tgt, s.reshape(len(fig_ctx), 4, *s.shape[1:]),
-                                     f"epoch {metrics['epoch']}, {cfg.objective}, {steps} steps")
+                fig = validation_figure(tr.unwrapped, sampler, fig_ctx, fig_tgt, steps, cfg.seed,
+                                        f"epoch {metrics['epoch']}, {cfg.objective}, {steps} steps")
                 fig.savefig(run.figures / 'val_samples.png', dpi=80)
                 run.tensorboard().add_figure('val_samples', fig, tr.step); plt.close(fig)
             tr.save(metrics)
@@ -210,14 +236,7 @@ def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
               'steps': tr.step, 'skipped_files': report['skipped']}
     result['best_val_loss'] = tr.ckpt.best if tr.ckpt and tr.ckpt.best is not None else result['val_loss']
     if tr.is_main:
-        ctx, tgt, scenes = eval_scenes(val, cfg.eval_scenes)
-        trained = evaluate_sampler(tr.unwrapped, sampler, ctx, tgt, scenes, cfg.eval_samples, steps, seed=cfg.seed)
-        fresh = DiT(cfg.model.network, cfg.image_size).to(tr.device)
-        fresh.load_state_dict(untrained_state)
-        base = evaluate_sampler(fresh, sampler, ctx, tgt, scenes, cfg.eval_samples, steps, seed=cfg.seed)
-        result.update({f'{k}': v for k, v in trained.items() if k in ('iou', 'success', 'accepted', 'best_of_k_success', 'nfe')})
-        result.update({'untrained_iou': base['iou'], 'untrained_success': base['success'],
-                       'copy_baseline_iou': copy_baseline_iou(scenes, cfg.image_size)})
+        result.update(final_metrics(cfg, tr.unwrapped, untrained_state, sampler, val, steps, tr.device))
         if run is not None:
             for cb in tr.callbacks:
                 if hasattr(cb, 'draw'): cb.draw()
