@@ -33,55 +33,73 @@ def _parse_scalar(text: str) -> Any:
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', None) or str(tp).replace('typing.', '')
 
+# %% ../../nbs/core/00_config.ipynb #43967fa9
+def _coerce_literal(value: Any, args: tuple, key: str) -> Any:
+    for choice in args:
+        if value == choice or (isinstance(value, str) and str(choice) == value): return choice
+    raise ConfigError(f"{key}: {value!r} is not one of the choices {list(args)}")
+
+# %% ../../nbs/core/00_config.ipynb #9dcc32e6
+def _coerce_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool): return value
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS: return True
+    if word in _FALSE_WORDS: return False
+    raise ConfigError(f"{key}: {value!r} is not a boolean (use true or false)")
+
+# %% ../../nbs/core/00_config.ipynb #b5ce522e
+def _coerce_int(value: Any, key: str) -> int:
+    parsed = _parse_scalar(value) if isinstance(value, str) else value
+    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)) or int(parsed) != parsed:
+        raise ConfigError(f"{key}: {value!r} is not an integer")
+    return int(parsed)
+
+# %% ../../nbs/core/00_config.ipynb #db4cfbea
+def _coerce_float(value: Any, key: str) -> float:
+    parsed = _parse_scalar(value) if isinstance(value, str) else value
+    if isinstance(parsed, str):  # YAML reads '1e-4' (no dot) as a string
+        try: parsed = float(parsed)
+        except ValueError: pass
+    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
+        raise ConfigError(f"{key}: {value!r} is not a number")
+    return float(parsed)
+
+# %% ../../nbs/core/00_config.ipynb #f4b805ab
+def _coerce_union(value: Any, tp: Any, args: tuple, key: str) -> Any:
+    if type(None) in args and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)):
+        return None
+    for option in (a for a in args if a is not type(None)):
+        try: return coerce(value, option, key)
+        except ConfigError: continue
+    raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
+
+# %% ../../nbs/core/00_config.ipynb #96ba96a5
+def _coerce_sequence(value: Any, origin: type, args: tuple, key: str) -> list | tuple:
+    items = _parse_scalar(value) if isinstance(value, str) else value
+    if isinstance(items, (str, int, float)) and not isinstance(items, bool) and isinstance(value, str):
+        items = [s for s in value.split(',') if s.strip()]  # 'a,b,c' shorthand
+    if not isinstance(items, (list, tuple)): raise ConfigError(f"{key}: {value!r} is not a list")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis: return tuple(coerce(v, args[0], f'{key}[{i}]') for i, v in enumerate(items))
+        if args and len(args) != len(items): raise ConfigError(f"{key}: expected {len(args)} items, got {len(items)}")
+        return tuple(coerce(v, a, f'{key}[{i}]') for i, (v, a) in enumerate(zip(items, args or [Any] * len(items))))
+    return [coerce(v, args[0] if args else Any, f'{key}[{i}]') for i, v in enumerate(items)]
+
+# %% ../../nbs/core/00_config.ipynb #052a5470
 def coerce(value: Any, tp: Any, key: str = 'value') -> Any:
     "Convert `value` (a string from the command line, or a parsed value) to type `tp`, or raise `ConfigError` naming `key`."
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any: return _parse_scalar(value) if isinstance(value, str) else value
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)):
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try: return coerce(value, option, key)
-            except ConfigError as e: errors.append(str(e))
-        raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
-    if origin is Literal:
-        for choice in args:
-            if value == choice or (isinstance(value, str) and str(choice) == value): return choice
-        raise ConfigError(f"{key}: {value!r} is not one of the choices {list(args)}")
-    if tp is bool:
-        if isinstance(value, bool): return value
-        word = str(value).strip().lower()
-        if word in _TRUE_WORDS: return True
-        if word in _FALSE_WORDS: return False
-        raise ConfigError(f"{key}: {value!r} is not a boolean (use true or false)")
-    if tp is int:
-        parsed = _parse_scalar(value) if isinstance(value, str) else value
-        if isinstance(parsed, bool) or not isinstance(parsed, (int, float)) or int(parsed) != parsed:
-            raise ConfigError(f"{key}: {value!r} is not an integer")
-        return int(parsed)
-    if tp is float:
-        parsed = _parse_scalar(value) if isinstance(value, str) else value
-        if isinstance(parsed, str):  # YAML reads '1e-4' (no dot) as a string
-            try: parsed = float(parsed)
-            except ValueError: pass
-        if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
-            raise ConfigError(f"{key}: {value!r} is not a number")
-        return float(parsed)
+    if origin in (typing.Union, types.UnionType): return _coerce_union(value, tp, args, key)
+    if origin is Literal: return _coerce_literal(value, args, key)
+    if tp is bool: return _coerce_bool(value, key)
+    if tp is int: return _coerce_int(value, key)
+    if tp is float: return _coerce_float(value, key)
     if tp is str:
         if isinstance(value, (dict, list)): raise ConfigError(f"{key}: {value!r} is not a string")
         return str(value)
     if tp is Path: return Path(str(value))
-    if origin in (list, tuple):
-        items = _parse_scalar(value) if isinstance(value, str) else value
-        if isinstance(items, (str, int, float)) and not isinstance(items, bool) and isinstance(value, str):
-            items = [s for s in value.split(',') if s.strip()]  # 'a,b,c' shorthand
-        if not isinstance(items, (list, tuple)): raise ConfigError(f"{key}: {value!r} is not a list")
-        if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis: return tuple(coerce(v, args[0], f'{key}[{i}]') for i, v in enumerate(items))
-            if args and len(args) != len(items): raise ConfigError(f"{key}: expected {len(args)} items, got {len(items)}")
-            return tuple(coerce(v, a, f'{key}[{i}]') for i, (v, a) in enumerate(zip(items, args or [Any] * len(items))))
-        return [coerce(v, args[0] if args else Any, f'{key}[{i}]') for i, v in enumerate(items)]
+    if origin in (list, tuple): return _coerce_sequence(value, origin, args, key)
     if origin is dict or tp is dict:
         items = _parse_scalar(value) if isinstance(value, str) else value
         if not isinstance(items, dict): raise ConfigError(f"{key}: {value!r} is not a mapping")

@@ -12,6 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fastcore.basics import patch
+
 from .config import ConfigError, save_yaml, to_dict
 from .files import append_jsonl, atomic_write_json, read_json, read_jsonl, truncate_jsonl
 import yaml
@@ -101,23 +103,6 @@ class Run:
         if not (self.dir / 'run.json').exists(): raise FileNotFoundError(f"{self.dir}: not a run folder (no run.json)")
         self._tb = None
 
-    @classmethod
-    def create(cls, pipeline: str, cfg, name: str | None = None, root=None, preset: str | None = None,
-               overrides=(), seed: int | None = None) -> 'Run':
-        "Create a new run folder for `pipeline` with resolved config `cfg`."
-        path = new_run_dir(name or pipeline, root)
-        save_yaml(cfg, path / 'config.yaml')
-        seed = seed if seed is not None else getattr(cfg, 'seed', None)
-        atomic_write_json(path / 'env.json', environment_info(seed))
-        atomic_write_json(path / 'run.json', {'pipeline': pipeline, 'name': name or pipeline, 'preset': preset or 'default',
-                                             'overrides': list(overrides), 'status': 'created', 'created': _now(),
-                                             'started': None, 'ended': None, 'metrics': {}, 'error': None})
-        for sub in ('checkpoints', 'figures'): (path / sub).mkdir()
-        return cls(path)
-
-    @classmethod
-    def open(cls, path) -> 'Run': return cls(path)
-
     @property
     def info(self) -> dict: return read_json(self.dir / 'run.json')
     @property
@@ -125,117 +110,157 @@ class Run:
     @property
     def status(self) -> str: return self.info['status']
     @property
-    def config_dict(self) -> dict: return yaml.safe_load((self.dir / 'config.yaml').read_text())
-    @property
     def checkpoints(self) -> Path: return self.dir / 'checkpoints'
     @property
     def figures(self) -> Path: return self.dir / 'figures'
-
-    # run.json: every change is a read-modify-write under .run.json.lock
-    @contextlib.contextmanager
-    def _locked(self, timeout: float = 60.0):
-        path = self.dir / '.run.json.lock'
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            deadline = time.monotonic() + timeout    # held for milliseconds: a long wait means a stuck writer, not a queue
-            while True:
-                try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{path}: another process has held it for over {timeout:.0f} s") from None
-                    time.sleep(0.002)
-            yield
-        finally: os.close(fd)                # closing the descriptor releases the lock
-
-    def _write(self, info: dict) -> dict:
-        if info['status'] not in STATUSES: raise ValueError(f"run status {info['status']!r} not in {STATUSES}")
-        atomic_write_json(self.dir / 'run.json', info)
-        return info
-
-    def update(self, **fields) -> dict:
-        "Merge `fields` into run.json (atomically, under its lock: concurrent updates never lose each other's fields)."
-        with self._locked(): return self._write({**self.info, **fields})
-
-    def record_metrics(self, **metrics) -> dict:
-        "Merge `metrics` into run.json's headline metrics (under the lock)."
-        with self._locked():
-            info = self.info
-            return self._write({**info, 'metrics': {**(info.get('metrics') or {}), **metrics}})
-
-    # attempts
-    def _take(self) -> None:
-        key = str(self.dir.resolve())
-        if key in _HELD: return
-        fd = os.open(self.dir / '.attempt.lock', os.O_RDWR | os.O_CREAT, 0o666)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            info = self.info
-            raise RunBusyError(f"{self.dir}: already running (attempt {info.get('attempts')}, pid {info.get('pid')} on "
-                               f"{info.get('host')}); stop that process before resuming it") from None
-        _HELD[key] = fd
-
-    def start(self) -> int:
-        "Take the run for this process and count one attempt; return its number. `RunBusyError` while another process holds it."
-        self._take()
-        with self._locked():
-            for folder in (self.dir, self.checkpoints):      # what kills left mid-write: garbage, never read
-                for tmp in folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)
-            info = self.info
-            attempt = info.get('attempts', 0) + 1
-            self._write({**info, 'status': 'running', 'started': info.get('started') or _now(), 'ended': None,
-                         'error': None, 'attempts': attempt, 'pid': os.getpid(), 'host': socket.gethostname()})
-        os.environ['RK_ACTIVE_RUN'] = f'{self.dir.resolve()}#{attempt}'   # inherited by the processes working for it
-        return attempt
-
-    @property
-    def in_current_attempt(self) -> bool:
-        "Whether this process works for the run's current attempt (it, or the process that launched it, called `start`)."
-        info = self.info
-        return (info.get('status') == 'running'
-                and os.environ.get('RK_ACTIVE_RUN') == f"{self.dir.resolve()}#{info.get('attempts')}")
-
-    def finish(self, status: str = 'finished', error: str | None = None, **metrics) -> None:
-        "Record the end of the run, its status and headline metrics, and let go of it."
-        self.close()
-        with self._locked():
-            info = self.info
-            self._write({**info, 'status': status, 'ended': _now(), 'error': error,
-                         'metrics': {**(info.get('metrics') or {}), **metrics}})
-        self.release()
-
-    def release(self) -> None:
-        "Let go of the run if this process holds it (`finish` does this; so does the end of the process)."
-        fd = _HELD.pop(str(self.dir.resolve()), None)
-        if fd is not None: os.close(fd)
-
-    # metrics
-    def log(self, step: int, **metrics) -> None:
-        "Append `metrics` at `step` to metrics.jsonl and TensorBoard."
-        values = {k: float(v) for k, v in metrics.items() if v is not None}
-        append_jsonl(self.dir / 'metrics.jsonl', {'step': int(step), 'time': round(dt.datetime.now().timestamp(), 3), **values})
-        writer = self.tensorboard()
-        for k, v in values.items(): writer.add_scalar(k, v, int(step))
-
-    def metrics(self) -> list[dict]: return read_jsonl(self.dir / 'metrics.jsonl')
-
-    def tensorboard(self, purge_step: int | None = None):
-        "The run's TensorBoard writer (created on first use)."
-        if self._tb is None:
-            from torch.utils.tensorboard import SummaryWriter
-            self._tb = SummaryWriter(str(self.dir / 'tensorboard'), purge_step=purge_step, flush_secs=10)
-        return self._tb
-
-    def truncate_after(self, step: int) -> None:
-        "Forget metrics logged after `step` (used when resuming from a checkpoint taken at `step`)."
-        truncate_jsonl(self.dir / 'metrics.jsonl', lambda r: r.get('step', 0) <= step)
-        self.close()
-        self.tensorboard(purge_step=step + 1)
 
     def close(self) -> None:
         if self._tb is not None: self._tb.close(); self._tb = None
 
     def __repr__(self): return f"Run({str(self.dir)!r}, status={self.status!r})"
+
+# %% ../../nbs/core/02_runs.ipynb #7e52c8c7
+@patch(cls_method=True)
+def create(cls: Run, pipeline: str, cfg, name: str | None = None, root=None, preset: str | None = None,
+           overrides=(), seed: int | None = None) -> Run:
+    "Create a new run folder for `pipeline` with resolved config `cfg`."
+    path = new_run_dir(name or pipeline, root)
+    save_yaml(cfg, path / 'config.yaml')
+    seed = seed if seed is not None else getattr(cfg, 'seed', None)
+    atomic_write_json(path / 'env.json', environment_info(seed))
+    atomic_write_json(path / 'run.json', {'pipeline': pipeline, 'name': name or pipeline, 'preset': preset or 'default',
+                                         'overrides': list(overrides), 'status': 'created', 'created': _now(),
+                                         'started': None, 'ended': None, 'metrics': {}, 'error': None})
+    for sub in ('checkpoints', 'figures'): (path / sub).mkdir()
+    return cls(path)
+
+# %% ../../nbs/core/02_runs.ipynb #00c76973
+@patch(cls_method=True)
+def open(cls: Run, path) -> Run: return cls(path)
+
+@patch(as_prop=True)
+def config_dict(self: Run) -> dict: return yaml.safe_load((self.dir / 'config.yaml').read_text())
+
+# %% ../../nbs/core/02_runs.ipynb #ea579b50
+@patch
+@contextlib.contextmanager
+def _locked(self: Run, timeout: float = 60.0):
+    path = self.dir / '.run.json.lock'
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = time.monotonic() + timeout    # held for milliseconds: a long wait means a stuck writer, not a queue
+        while True:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: another process has held it for over {timeout:.0f} s") from None
+                time.sleep(0.002)
+        yield
+    finally: os.close(fd)                # closing the descriptor releases the lock
+
+# %% ../../nbs/core/02_runs.ipynb #c14a4ff9
+@patch
+def _write(self: Run, info: dict) -> dict:
+    if info['status'] not in STATUSES: raise ValueError(f"run status {info['status']!r} not in {STATUSES}")
+    atomic_write_json(self.dir / 'run.json', info)
+    return info
+
+# %% ../../nbs/core/02_runs.ipynb #74f29f42
+@patch
+def update(self: Run, **fields) -> dict:
+    "Merge `fields` into run.json (atomically, under its lock: concurrent updates never lose each other's fields)."
+    with self._locked(): return self._write({**self.info, **fields})
+
+# %% ../../nbs/core/02_runs.ipynb #bd9e3816
+@patch
+def record_metrics(self: Run, **metrics) -> dict:
+    "Merge `metrics` into run.json's headline metrics (under the lock)."
+    with self._locked():
+        info = self.info
+        return self._write({**info, 'metrics': {**(info.get('metrics') or {}), **metrics}})
+
+# %% ../../nbs/core/02_runs.ipynb #96a440ca
+@patch
+def _take(self: Run) -> None:
+    key = str(self.dir.resolve())
+    if key in _HELD: return
+    fd = os.open(self.dir / '.attempt.lock', os.O_RDWR | os.O_CREAT, 0o666)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        info = self.info
+        raise RunBusyError(f"{self.dir}: already running (attempt {info.get('attempts')}, pid {info.get('pid')} on "
+                           f"{info.get('host')}); stop that process before resuming it") from None
+    _HELD[key] = fd
+
+# %% ../../nbs/core/02_runs.ipynb #08eb8927
+@patch
+def start(self: Run) -> int:
+    "Take the run for this process and count one attempt; return its number. `RunBusyError` while another process holds it."
+    self._take()
+    with self._locked():
+        for folder in (self.dir, self.checkpoints):      # what kills left mid-write: garbage, never read
+            for tmp in folder.glob('.*.tmp'): tmp.unlink(missing_ok=True)
+        info = self.info
+        attempt = info.get('attempts', 0) + 1
+        self._write({**info, 'status': 'running', 'started': info.get('started') or _now(), 'ended': None,
+                     'error': None, 'attempts': attempt, 'pid': os.getpid(), 'host': socket.gethostname()})
+    os.environ['RK_ACTIVE_RUN'] = f'{self.dir.resolve()}#{attempt}'   # inherited by the processes working for it
+    return attempt
+
+# %% ../../nbs/core/02_runs.ipynb #ef11c5d0
+@patch(as_prop=True)
+def in_current_attempt(self: Run) -> bool:
+    "Whether this process works for the run's current attempt (it, or the process that launched it, called `start`)."
+    info = self.info
+    return (info.get('status') == 'running'
+            and os.environ.get('RK_ACTIVE_RUN') == f"{self.dir.resolve()}#{info.get('attempts')}")
+
+# %% ../../nbs/core/02_runs.ipynb #0fa1563f
+@patch
+def finish(self: Run, status: str = 'finished', error: str | None = None, **metrics) -> None:
+    "Record the end of the run, its status and headline metrics, and let go of it."
+    self.close()
+    with self._locked():
+        info = self.info
+        self._write({**info, 'status': status, 'ended': _now(), 'error': error,
+                     'metrics': {**(info.get('metrics') or {}), **metrics}})
+    self.release()
+
+@patch
+def release(self: Run) -> None:
+    "Let go of the run if this process holds it (`finish` does this; so does the end of the process)."
+    fd = _HELD.pop(str(self.dir.resolve()), None)
+    if fd is not None: os.close(fd)
+
+# %% ../../nbs/core/02_runs.ipynb #a46d93d8
+@patch
+def log(self: Run, step: int, **metrics) -> None:
+    "Append `metrics` at `step` to metrics.jsonl and TensorBoard."
+    values = {k: float(v) for k, v in metrics.items() if v is not None}
+    append_jsonl(self.dir / 'metrics.jsonl', {'step': int(step), 'time': round(dt.datetime.now().timestamp(), 3), **values})
+    writer = self.tensorboard()
+    for k, v in values.items(): writer.add_scalar(k, v, int(step))
+
+@patch
+def metrics(self: Run) -> list[dict]: return read_jsonl(self.dir / 'metrics.jsonl')
+
+# %% ../../nbs/core/02_runs.ipynb #e142c387
+@patch
+def tensorboard(self: Run, purge_step: int | None = None):
+    "The run's TensorBoard writer (created on first use)."
+    if self._tb is None:
+        from torch.utils.tensorboard import SummaryWriter
+        self._tb = SummaryWriter(str(self.dir / 'tensorboard'), purge_step=purge_step, flush_secs=10)
+    return self._tb
+
+# %% ../../nbs/core/02_runs.ipynb #b690ece0
+@patch
+def truncate_after(self: Run, step: int) -> None:
+    "Forget metrics logged after `step` (used when resuming from a checkpoint taken at `step`)."
+    truncate_jsonl(self.dir / 'metrics.jsonl', lambda r: r.get('step', 0) <= step)
+    self.close()
+    self.tensorboard(purge_step=step + 1)
 
 # %% ../../nbs/core/02_runs.ipynb #c016
 def _pid_alive(pid) -> bool:

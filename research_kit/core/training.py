@@ -15,6 +15,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import gather_object
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointManager, rng_state, seed_everything, set_rng_state
@@ -106,6 +107,7 @@ def _in_notebook() -> bool:
         return shell is not None and shell.__class__.__name__ == 'ZMQInteractiveShell'
     except ImportError: return False
 
+# %% ../../nbs/core/04_training.ipynb #4a5a07cf
 class Trainer:
     "Accelerate-backed training state: model, optimizer, scheduler, step, logging and checkpoints."
     def __init__(self, tcfg: TrainerConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -124,7 +126,6 @@ class Trainer:
             from research_kit.core.widgets import LiveLossPlot
             self.callbacks.append(LiveLossPlot(save_to=run.figures / 'loss.png' if run else None))
 
-    # where and how we run
     @property
     def device(self) -> torch.device: return self.accelerator.device
     @property
@@ -136,87 +137,108 @@ class Trainer:
     @property
     def unwrapped(self) -> torch.nn.Module: return self.accelerator.unwrap_model(self.model)
 
-    def autocast(self): return self.accelerator.autocast()
-    def accumulate(self): return self.accelerator.accumulate(self.model)
-    def every(self, n: int) -> bool:
-        "True when the current step is a positive multiple of `n`, or the last step."
-        return self.step > 0 and ((n > 0 and self.step % n == 0) or self.step == self.total_steps)
+# %% ../../nbs/core/04_training.ipynb #d439b565
+@patch
+def autocast(self: Trainer): return self.accelerator.autocast()
 
-    def _check_finite(self, value: torch.Tensor, what: str) -> None:
-        finite = torch.isfinite(value.detach().float()).all().to(self.device).float()
-        if self.num_processes > 1: finite = self.accelerator.reduce(finite, 'min')
-        if finite.item() < 1:
-            last = self.ckpt.last_path if self.ckpt and self.ckpt.last_path.exists() else None
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
-            raise NonFiniteLossError(f"{what} is not finite ({value.detach().float().flatten()[:4].tolist()}) at step "
-                                     f"{self.step + 1}; training stopped and {kept}. Try a lower learning rate or check the data.")
+@patch
+def accumulate(self: Trainer): return self.accelerator.accumulate(self.model)
 
-    def backward(self, loss: torch.Tensor) -> bool:
-        "Backpropagate `loss`; on the last micro-batch clip, step, schedule and zero. True when a step was taken."
-        self._check_finite(loss, 'the loss')
-        self.accelerator.backward(loss)
-        if not self.accelerator.sync_gradients: return False
-        if self.cfg.grad_clip > 0:
-            norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            if self.accelerator.scaler is None and norm is not None: self._check_finite(torch.as_tensor(norm), 'the gradient norm')
-            self.last_grad_norm = float(norm) if norm is not None else None
-        self.optimizer.step()
-        if self.scheduler is not None: self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        if self._bar is not None: self._bar.update(1)
-        return True
+# %% ../../nbs/core/04_training.ipynb #bc2af935
+@patch
+def every(self: Trainer, n: int) -> bool:
+    "True when the current step is a positive multiple of `n`, or the last step."
+    return self.step > 0 and ((n > 0 and self.step % n == 0) or self.step == self.total_steps)
 
-    # progress and logging
-    def progress(self, desc: str = 'train'):
-        "A tqdm.auto bar over the remaining steps (main process only); the trainer advances it."
-        if self.is_main and self.cfg.progress:
-            self._bar = tqdm(total=self.total_steps, initial=self.step, desc=desc, dynamic_ncols=True)
-        return self._bar
+# %% ../../nbs/core/04_training.ipynb #f3bdd3f3
+@patch
+def _check_finite(self: Trainer, value: torch.Tensor, what: str) -> None:
+    finite = torch.isfinite(value.detach().float()).all().to(self.device).float()
+    if self.num_processes > 1: finite = self.accelerator.reduce(finite, 'min')
+    if finite.item() < 1:
+        last = self.ckpt.last_path if self.ckpt and self.ckpt.last_path.exists() else None
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+        raise NonFiniteLossError(f"{what} is not finite ({value.detach().float().flatten()[:4].tolist()}) at step "
+                                 f"{self.step + 1}; training stopped and {kept}. Try a lower learning rate or check the data.")
 
-    def log(self, **metrics) -> None:
-        "Record metrics at the current step (main process): metrics.jsonl, TensorBoard, progress bar, callbacks."
-        if not self.is_main: return
-        values = {k: float(v.item() if torch.is_tensor(v) else v) for k, v in metrics.items() if v is not None}
-        if self.run is not None: self.run.log(self.step, **values)
-        if self._bar is not None: self._bar.set_postfix({k: f'{v:.4g}' for k, v in list(values.items())[:4]})
-        for cb in self.callbacks: cb(self.step, values)
+# %% ../../nbs/core/04_training.ipynb #58faa69a
+@patch
+def backward(self: Trainer, loss: torch.Tensor) -> bool:
+    "Backpropagate `loss`; on the last micro-batch clip, step, schedule and zero. True when a step was taken."
+    self._check_finite(loss, 'the loss')
+    self.accelerator.backward(loss)
+    if not self.accelerator.sync_gradients: return False
+    if self.cfg.grad_clip > 0:
+        norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if self.accelerator.scaler is None and norm is not None: self._check_finite(torch.as_tensor(norm), 'the gradient norm')
+        self.last_grad_norm = float(norm) if norm is not None else None
+    self.optimizer.step()
+    if self.scheduler is not None: self.scheduler.step()
+    self.optimizer.zero_grad(set_to_none=True)
+    self.step += 1
+    if self._bar is not None: self._bar.update(1)
+    return True
 
-    # checkpoints
-    def state_dict(self) -> dict:
-        "Everything a checkpoint holds. Collective under DDP: every process must call it."
-        rngs = gather_object([rng_state()]) if self.num_processes > 1 else [rng_state()]
-        scaler = self.accelerator.scaler
-        return {'step': self.step, 'model': self.unwrapped.state_dict(), 'optimizer': self.optimizer.state_dict(),
-                'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
-                'scaler': scaler.state_dict() if scaler is not None else None, 'rng': rngs,
-                'config': to_dict(self.config) if self.config is not None else None, 'extra': self.extra}
+# %% ../../nbs/core/04_training.ipynb #264143cf
+@patch
+def progress(self: Trainer, desc: str = 'train'):
+    "A tqdm.auto bar over the remaining steps (main process only); the trainer advances it."
+    if self.is_main and self.cfg.progress:
+        self._bar = tqdm(total=self.total_steps, initial=self.step, desc=desc, dynamic_ncols=True)
+    return self._bar
 
-    def save(self, metrics: dict | None = None) -> bool:
-        "Write last.pt (and best.pt on improvement). Every process must call it; only the main one writes."
-        state = self.state_dict()
-        improved = False
-        if self.is_main and self.ckpt is not None:
-            improved = self.ckpt.save(state, metrics)
-            if self.run is not None: self.run.update(step=self.step, best=self.ckpt.best)
-        self.accelerator.wait_for_everyone()
-        return improved
+# %% ../../nbs/core/04_training.ipynb #ae5b0609
+@patch
+def log(self: Trainer, **metrics) -> None:
+    "Record metrics at the current step (main process): metrics.jsonl, TensorBoard, progress bar, callbacks."
+    if not self.is_main: return
+    values = {k: float(v.item() if torch.is_tensor(v) else v) for k, v in metrics.items() if v is not None}
+    if self.run is not None: self.run.log(self.step, **values)
+    if self._bar is not None: self._bar.set_postfix({k: f'{v:.4g}' for k, v in list(values.items())[:4]})
+    for cb in self.callbacks: cb(self.step, values)
 
-    def load_state_dict(self, state: dict) -> None:
-        "Restore a checkpoint's state into the model, optimizer, scheduler, scaler and generators."
-        self.unwrapped.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
-        if self.scheduler is not None and state.get('scheduler') is not None: self.scheduler.load_state_dict(state['scheduler'])
-        if self.accelerator.scaler is not None and state.get('scaler'): self.accelerator.scaler.load_state_dict(state['scaler'])
-        rngs = state['rng']
-        set_rng_state(rngs[self.process_index] if len(rngs) == self.num_processes else rngs[0])
-        self.step, self.extra = state['step'], state.get('extra') or {}
+# %% ../../nbs/core/04_training.ipynb #28558f2f
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Everything a checkpoint holds. Collective under DDP: every process must call it."
+    rngs = gather_object([rng_state()]) if self.num_processes > 1 else [rng_state()]
+    scaler = self.accelerator.scaler
+    return {'step': self.step, 'model': self.unwrapped.state_dict(), 'optimizer': self.optimizer.state_dict(),
+            'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
+            'scaler': scaler.state_dict() if scaler is not None else None, 'rng': rngs,
+            'config': to_dict(self.config) if self.config is not None else None, 'extra': self.extra}
 
-    def resume(self) -> bool:
-        "Continue from the run's last.pt if it has one; metrics logged after it are dropped. True if resumed."
-        if self.ckpt is None: return False
-        state = self.ckpt.load_last()
-        if state is None: return False
-        self.load_state_dict(state)
-        if self.is_main and self.run is not None: self.run.truncate_after(self.step)
-        return True
+# %% ../../nbs/core/04_training.ipynb #462a9a80
+@patch
+def load_state_dict(self: Trainer, state: dict) -> None:
+    "Restore a checkpoint's state into the model, optimizer, scheduler, scaler and generators."
+    self.unwrapped.load_state_dict(state['model'])
+    self.optimizer.load_state_dict(state['optimizer'])
+    if self.scheduler is not None and state.get('scheduler') is not None: self.scheduler.load_state_dict(state['scheduler'])
+    if self.accelerator.scaler is not None and state.get('scaler'): self.accelerator.scaler.load_state_dict(state['scaler'])
+    rngs = state['rng']
+    set_rng_state(rngs[self.process_index] if len(rngs) == self.num_processes else rngs[0])
+    self.step, self.extra = state['step'], state.get('extra') or {}
+
+# %% ../../nbs/core/04_training.ipynb #1abfd4ea
+@patch
+def save(self: Trainer, metrics: dict | None = None) -> bool:
+    "Write last.pt (and best.pt on improvement). Every process must call it; only the main one writes."
+    state = self.state_dict()
+    improved = False
+    if self.is_main and self.ckpt is not None:
+        improved = self.ckpt.save(state, metrics)
+        if self.run is not None: self.run.update(step=self.step, best=self.ckpt.best)
+    self.accelerator.wait_for_everyone()
+    return improved
+
+# %% ../../nbs/core/04_training.ipynb #b1be4286
+@patch
+def resume(self: Trainer) -> bool:
+    "Continue from the run's last.pt if it has one; metrics logged after it are dropped. True if resumed."
+    if self.ckpt is None: return False
+    state = self.ckpt.load_last()
+    if state is None: return False
+    self.load_state_dict(state)
+    if self.is_main and self.run is not None: self.run.truncate_after(self.step)
+    return True

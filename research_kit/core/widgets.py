@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
+from fastcore.basics import patch
 from matplotlib.figure import Figure
 
 from .files import read_jsonl
@@ -32,16 +33,22 @@ def metric_curves(run_dir) -> dict[str, tuple[list[int], list[float]]]:
     return curves
 
 # %% ../../nbs/core/05_widgets.ipynb #cc6721f3
-def plot_runs(run_dirs: Sequence, metrics: Sequence[str] | None = None, logy: bool | None = None):
-    "A figure overlaying `metrics` (default: those all runs share) of the given runs, one panel per metric."
-    runs = {Path(d).name: metric_curves(d) for d in run_dirs}
-    if not runs: raise ValueError('plot_runs needs at least one run folder')
+def _choose_metrics(runs: dict, metrics: Sequence[str] | None) -> list[str]:
+    "The metrics to plot: those asked for (each must be in some run), else those all runs share, else every one."
     if metrics is None:
         shared = set.intersection(*(set(c) for c in runs.values())) if runs else set()
         metrics = sorted(shared) or sorted(set().union(*runs.values()))
     metrics = list(metrics)
     missing = [m for m in metrics if not any(m in c for c in runs.values())]
     if missing: raise ValueError(f"no run has the metric(s) {missing}; available: {sorted(set().union(*runs.values()))}")
+    return metrics
+
+# %% ../../nbs/core/05_widgets.ipynb #1882ed9d
+def plot_runs(run_dirs: Sequence, metrics: Sequence[str] | None = None, logy: bool | None = None):
+    "A figure overlaying `metrics` (default: those all runs share) of the given runs, one panel per metric."
+    runs = {Path(d).name: metric_curves(d) for d in run_dirs}
+    if not runs: raise ValueError('plot_runs needs at least one run folder')
+    metrics = _choose_metrics(runs, metrics)
     cols = min(3, max(1, len(metrics)))
     rows = math.ceil(len(metrics) / cols) or 1
     # A Figure outside pyplot: a notebook shows the returned figure once (pyplot's would also be drawn at cell end)
@@ -75,29 +82,33 @@ class LiveLossPlot:
         self.calls += 1
         if self.calls % self.every == 0: self.draw()
 
-    def figure(self):
-        losses = {k: c for k, c in self.history.items() if 'loss' in k}
-        others = {k: c for k, c in self.history.items() if 'loss' not in k}
-        panels = [p for p in (losses, others) if p]
-        fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3), squeeze=False)
-        for ax, panel in zip(axes.flat, panels):
-            for k, (s, v) in panel.items(): ax.plot(s, v, label=k)
-            if panel is losses and all(v > 0 for _, vs in panel.values() for v in vs): ax.set_yscale('log')
-            ax.set_xlabel('step'); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
+# %% ../../nbs/core/05_widgets.ipynb #a1ac4282
+@patch
+def figure(self: LiveLossPlot):
+    losses = {k: c for k, c in self.history.items() if 'loss' in k}
+    others = {k: c for k, c in self.history.items() if 'loss' not in k}
+    panels = [p for p in (losses, others) if p]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        for k, (s, v) in panel.items(): ax.plot(s, v, label=k)
+        if panel is losses and all(v > 0 for _, vs in panel.values() for v in vs): ax.set_yscale('log')
+        ax.set_xlabel('step'); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
-    def draw(self) -> None:
-        "Redraw now (and save the figure if `save_to` is set)."
-        if not self.history: return
-        from IPython.display import display
-        fig = self.figure()
-        if self.save_to is not None:
-            Path(self.save_to).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(self.save_to, dpi=100)
-        if self._handle is None: self._handle = display(fig, display_id=True)
-        else: self._handle.update(fig)
-        plt.close(fig)
+# %% ../../nbs/core/05_widgets.ipynb #4cb42e12
+@patch
+def draw(self: LiveLossPlot) -> None:
+    "Redraw now (and save the figure if `save_to` is set)."
+    if not self.history: return
+    from IPython.display import display
+    fig = self.figure()
+    if self.save_to is not None:
+        Path(self.save_to).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.save_to, dpi=100)
+    if self._handle is None: self._handle = display(fig, display_id=True)
+    else: self._handle.update(fig)
+    plt.close(fig)
 
 # %% ../../nbs/core/05_widgets.ipynb #c011
 class RunBrowser:
@@ -115,27 +126,33 @@ class RunBrowser:
         self.metric.observe(lambda _: self.refresh(), names='value')
         self.widget = w.VBox([w.HBox([self.runs, self.metric]), self.out])
 
-    def _on_runs(self, _=None) -> None:
-        names = sorted(set().union(*(metric_curves(p) for p in self.runs.value))) if self.runs.value else []
-        current = self.metric.value
-        self.metric.options = names
-        if current in names: self.metric.value = current
-        self.refresh()
-
-    def select(self, paths, metric: str | None = None) -> 'RunBrowser':
-        "Select runs (and a metric) programmatically."
-        self.runs.value = tuple(str(p) for p in paths)
-        if metric is not None: self.metric.value = metric
-        return self
-
-    def refresh(self) -> None:
-        self.out.clear_output(wait=True)
-        if not self.runs.value or not self.metric.value: return
-        with self.out:
-            fig = plot_runs(self.runs.value, [self.metric.value])
-            from IPython.display import display
-            display(fig); plt.close(fig)
-
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+
+# %% ../../nbs/core/05_widgets.ipynb #ff5e8050
+@patch
+def _on_runs(self: RunBrowser, _=None) -> None:
+    names = sorted(set().union(*(metric_curves(p) for p in self.runs.value))) if self.runs.value else []
+    current = self.metric.value
+    self.metric.options = names
+    if current in names: self.metric.value = current
+    self.refresh()
+
+# %% ../../nbs/core/05_widgets.ipynb #1d67c941
+@patch
+def select(self: RunBrowser, paths, metric: str | None = None) -> RunBrowser:
+    "Select runs (and a metric) programmatically."
+    self.runs.value = tuple(str(p) for p in paths)
+    if metric is not None: self.metric.value = metric
+    return self
+
+# %% ../../nbs/core/05_widgets.ipynb #ed25b755
+@patch
+def refresh(self: RunBrowser) -> None:
+    self.out.clear_output(wait=True)
+    if not self.runs.value or not self.metric.value: return
+    with self.out:
+        fig = plot_runs(self.runs.value, [self.metric.value])
+        from IPython.display import display
+        display(fig); plt.close(fig)
