@@ -20,11 +20,12 @@ __all__ = ['seed_everything', 'rng_state', 'set_rng_state', 'CheckpointError', '
            'CheckpointManager']
 
 # %% ../../nbs/core/03_checkpoints.ipynb #c005
-def seed_everything(seed: int) -> None:
-    "Seed Python, NumPy and torch (CPU and every CUDA device)."
+def seed_everything(seed: int, threads: int = 0) -> None:
+    "Seed Python, NumPy and torch (CPU and every CUDA device); with `threads` > 0 also cap torch's CPU threads (every fit's prologue)."
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    if threads > 0: torch.set_num_threads(threads)
 
 # %% ../../nbs/core/03_checkpoints.ipynb #a7cd5223
 def rng_state() -> dict:

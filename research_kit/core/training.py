@@ -197,6 +197,13 @@ def log(self: Trainer, **metrics) -> None:
     if self._bar is not None: self._bar.set_postfix({k: f'{v:.4g}' for k, v in list(values.items())[:4]})
     for cb in self.callbacks: cb(self.step, values)
 
+# %% ../../nbs/core/04_training.ipynb #406bfc0a
+@patch
+def draw_figures(self: Trainer) -> None:
+    "Redraw (and save) every callback that can draw; the end of every pipeline's `fit`."
+    for cb in self.callbacks:
+        if hasattr(cb, 'draw'): cb.draw()
+
 # %% ../../nbs/core/04_training.ipynb #28558f2f
 @patch
 def state_dict(self: Trainer) -> dict:

@@ -148,8 +148,7 @@ def fit(cfg: ExampleConfig, run: Run | None = None) -> dict:
     if tr.is_main and run is not None:
         fig = plot_decision(tr.unwrapped, x_val, y_val, tr.device, f"val acc {final['val_acc']:.3f}")
         fig.savefig(run.figures / 'decision_regions.png', dpi=100); plt.close(fig)
-        for cb in tr.callbacks:
-            if hasattr(cb, 'draw'): cb.draw()
+        tr.draw_figures()
     return {**final, 'best_val_acc': tr.ckpt.best if tr.ckpt else final['val_acc'], 'steps': tr.step}
 
 # %% ../../nbs/example/00_pipeline.ipynb #c019

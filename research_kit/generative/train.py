@@ -203,8 +203,7 @@ def final_metrics(cfg: GenerativeConfig, net, untrained_state: dict, sampler, va
 # %% ../../nbs/generative/05_train.ipynb #f97dfcfd
 def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     "Train; return val_loss, best_val_loss, the samples' IoU and success, and the untrained network's."
-    seed_everything(cfg.seed)
-    if cfg.threads: torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed, cfg.threads)
     train, val, report = load_dataset(data_dirs(cfg), cfg.image_size, cfg.data.train_split, cfg.data.skip_bad)
     net, path, sampler = build_model(cfg)
     steps = num_steps(cfg)
@@ -238,6 +237,5 @@ def fit(cfg: GenerativeConfig, run: Run | None = None) -> dict:
     if tr.is_main:
         result.update(final_metrics(cfg, tr.unwrapped, untrained_state, sampler, val, steps, tr.device))
         if run is not None:
-            for cb in tr.callbacks:
-                if hasattr(cb, 'draw'): cb.draw()
+            tr.draw_figures()
     return result

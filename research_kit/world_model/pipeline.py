@@ -182,8 +182,7 @@ def build_model(cfg: WorldModelConfig, action_dim: int, image_size: int = 64) ->
 # %% ../../nbs/world_model/06_pipeline.ipynb #2e222592
 def fit(cfg: WorldModelConfig, run: Run | None = None) -> dict:
     "Collect (or reuse) the data, train with `DMCVBTrainer`, write figures; return the headline metrics."
-    if cfg.threads > 0: torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, cfg.threads)
     path = ensure_data(cfg, data_folder(cfg, run))
     common = dict(sequence_length=cfg.sequence_length, environment=cfg.data.environment, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
     train_ds, val_ds = DMCVBDataset(path, split='train', **common), DMCVBDataset(path, split='val', **common)
@@ -204,8 +203,7 @@ def fit(cfg: WorldModelConfig, run: Run | None = None) -> dict:
         result['open_loop_psnr'] = views['open_loop_psnr']
         if run is not None:
             fig = plot_episode(views); fig.savefig(run.figures / 'episode.png', dpi=90); plt.close(fig)
-            for cb in tr.callbacks:
-                if hasattr(cb, 'draw'): cb.draw()
+            tr.draw_figures()
     result['psnr_gain'] = result['val_psnr'] - result['initial_val_psnr']
     return result
 
