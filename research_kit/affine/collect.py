@@ -118,7 +118,7 @@ GRADING_BENCHMARK = Pipeline('grading', GradingBenchConfig, None, 'benchmarks/gr
                              presets={'smoke': GRADING_SMOKE},
                              description='pooled sandbox against a fresh process per program; environment steps/s')
 
-# %% ../../nbs/affine/20_collect.ipynb #c009
+# %% ../../nbs/affine/20_collect.ipynb #87d2eef4
 def _public(tmp) -> None:
     "Give an atomic write's temporary file (created 0600) the usual permissions before it is renamed."
     import os
@@ -133,6 +133,8 @@ def _write_jsonl(path: Path, records) -> Path:
         _public(tmp)
     return path
 
+
+# %% ../../nbs/affine/20_collect.ipynb #65f2e6d7
 def _code_samples(rows, kind: str, n: int, pool, bar) -> tuple[list[dict], int]:
     "Up to `n` verified ABD or DED samples from `rows`; returns (samples, number rejected)."
     from research_kit.affine.code_tasks import abd_task, ded_task, score_task
@@ -153,6 +155,32 @@ def _code_samples(rows, kind: str, n: int, pool, bar) -> tuple[list[dict], int]:
         bar.update(1)
     return samples, rejected
 
+
+# %% ../../nbs/affine/20_collect.ipynb #aed02ab8
+def _agent_collector(environments) -> tuple[list[str], str | None, object]:
+    "(environment names, error or None, `collect_expert_episodes` or None): the agent environments are optional."
+    try:
+        from research_kit.affine.environments import ENVIRONMENTS, collect_expert_episodes
+        return list(environments or ENVIRONMENTS), None, collect_expert_episodes
+    except ImportError as e:
+        return [], f'research_kit.affine.environments is not available ({e})', None
+
+
+# %% ../../nbs/affine/20_collect.ipynb #ae4d5c4d
+def _collect_agent(out: Path, envs, per_env: int, collect, manifest: dict, bar, seed: int, workers: int) -> None:
+    "Write `per_env` expert episodes per environment under `out/agentgym`; a failure is recorded in `manifest['errors']`."
+    for name in envs:
+        try:
+            eps = collect(name, per_env, seed=seed, workers=workers)
+        except Exception as e:
+            manifest['errors'][name] = f'{type(e).__name__}: {e}'[:500]
+            bar.total -= per_env; bar.refresh(); continue
+        _write_jsonl(out / 'agentgym' / f'agentgym_{name}_episodes.jsonl', eps)
+        manifest['agentgym'][name] = {'episodes': len(eps), 'success_rate': sum(e['metadata']['success'] for e in eps) / max(1, len(eps))}
+        bar.update(per_env)
+
+
+# %% ../../nbs/affine/20_collect.ipynb #8114dde1
 def build_affine_data(out, samples: int = 300, episodes: int = 50, environments=None, dataset: str | None = None,
                       seed: int = 0, workers: int = 2, progress: bool = True) -> dict:
     "Build the collection under `out`; return the manifest."
@@ -162,11 +190,7 @@ def build_affine_data(out, samples: int = 300, episodes: int = 50, environments=
     from research_kit.llm.sandbox import SandboxPool
     out = Path(out)
     per_affine = samples // 3
-    try:
-        from research_kit.affine.environments import ENVIRONMENTS, collect_expert_episodes
-        envs, env_error = list(environments or ENVIRONMENTS), None
-    except ImportError as e:
-        envs, env_error, collect_expert_episodes = [], f'research_kit.affine.environments is not available ({e})', None
+    envs, env_error, collect_expert_episodes = _agent_collector(environments)
     per_env = episodes // max(1, len(envs)) if envs else 0
     manifest = {'seed': seed, 'affine': {}, 'agentgym': {}, 'errors': {}}
     if env_error: manifest['errors']['agentgym'] = env_error
@@ -183,22 +207,14 @@ def build_affine_data(out, samples: int = 300, episodes: int = 50, environments=
             _write_jsonl(out / 'affine' / f'affine_{kind}_samples.jsonl', got)
             manifest['affine'][kind] = {'samples': len(got), 'rejected': rejected, 'source': dataset or 'bundled'}
             if len(got) < per_affine: bar.total -= per_affine - len(got); bar.refresh()
-    for name in envs:
-        try:
-            eps = collect_expert_episodes(name, per_env, seed=seed, workers=workers)
-        except Exception as e:
-            manifest['errors'][name] = f'{type(e).__name__}: {e}'[:500]
-            bar.total -= per_env; bar.refresh(); continue
-        _write_jsonl(out / 'agentgym' / f'agentgym_{name}_episodes.jsonl', eps)
-        manifest['agentgym'][name] = {'episodes': len(eps), 'success_rate': sum(e['metadata']['success'] for e in eps) / max(1, len(eps))}
-        bar.update(per_env)
+    _collect_agent(out, envs, per_env, collect_expert_episodes, manifest, bar, seed, workers)
     bar.close()
     from research_kit.core.files import atomic_path
     with atomic_path(out / 'manifest.json') as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2) + '\n'); _public(tmp)
     return manifest
 
-# %% ../../nbs/affine/20_collect.ipynb #8669d033
+# %% ../../nbs/affine/20_collect.ipynb #b23ef066
 @dataclass
 class AffineDataConfig:
     out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'output folder'})
@@ -217,6 +233,8 @@ class AffineDataConfig:
         for e in self.environments or []:
             if e not in ENVIRONMENTS: yield 'envs', f'{e!r} is not an environment; choices: {sorted(ENVIRONMENTS)}'
 
+
+# %% ../../nbs/affine/20_collect.ipynb #dfde1234
 def write_affine_data(cfg: AffineDataConfig) -> Path:
     "Build the collection under `cfg.out`; exits non-zero naming the parts it could not build."
     manifest = build_affine_data(cfg.out, cfg.samples, cfg.episodes, cfg.environments, cfg.dataset, cfg.seed, cfg.workers)

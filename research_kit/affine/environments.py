@@ -12,6 +12,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from fastcore.basics import patch
+
 from ..core.files import atomic_path
 
 # %% auto #0
@@ -67,36 +69,39 @@ class TextEnv:
         obs = self._reset(self.seed)
         return obs, self.valid_actions()
 
-    def step(self, action: str) -> tuple[str, float, bool, dict]:
-        "Carry out `action` (text); return observation, reward, done and info."
-        if self.seed is None:
-            raise RuntimeError(f"{self.name}: call reset(seed) before step()")
-        if self.done:
-            return ("The episode is over; call reset(seed) to start a new one.", 0.0, True,
-                    self._info(invalid=True, truncated=False))
-        action = normalize_action(action)
-        self.steps += 1
-        try:
-            obs, reward, done, success = self._step(action)
-            invalid = False
-        except InvalidAction as e:
-            valid = self.valid_actions()
-            listed = ', '.join(valid[:MAX_LISTED_ACTIONS]) + (', ...' if len(valid) > MAX_LISTED_ACTIONS else '')
-            shown = action if len(action) <= 200 else action[:200] + '...'
-            obs = f"Invalid action {shown!r}: {e}. Valid actions: {listed}"
-            reward, done, success, invalid = 0.0, False, False, True
-        self.success = self.success or success
-        if self.shaped_rewards: reward = self.shaped_reward(action, reward, done, success, invalid)
-        truncated = not done and self.steps >= self.max_steps
-        self.done = done or truncated
-        return obs, float(reward), self.done, self._info(invalid=invalid, truncated=truncated)
-
     def _info(self, invalid: bool, truncated: bool) -> dict:
         return {'valid_actions': [] if self.done else self.valid_actions(), 'success': self.success,
                 'won': self.success, 'invalid': invalid, 'truncated': truncated, 'steps': self.steps}
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
+
+# %% ../../nbs/affine/10_environments.ipynb #9b1934dc
+@patch
+def step(self: TextEnv, action: str) -> tuple[str, float, bool, dict]:
+    "Carry out `action` (text); return observation, reward, done and info."
+    if self.seed is None:
+        raise RuntimeError(f"{self.name}: call reset(seed) before step()")
+    if self.done:
+        return ("The episode is over; call reset(seed) to start a new one.", 0.0, True,
+                self._info(invalid=True, truncated=False))
+    action = normalize_action(action)
+    self.steps += 1
+    try:
+        obs, reward, done, success = self._step(action)
+        invalid = False
+    except InvalidAction as e:
+        valid = self.valid_actions()
+        listed = ', '.join(valid[:MAX_LISTED_ACTIONS]) + (', ...' if len(valid) > MAX_LISTED_ACTIONS else '')
+        shown = action if len(action) <= 200 else action[:200] + '...'
+        obs = f"Invalid action {shown!r}: {e}. Valid actions: {listed}"
+        reward, done, success, invalid = 0.0, False, False, True
+    self.success = self.success or success
+    if self.shaped_rewards: reward = self.shaped_reward(action, reward, done, success, invalid)
+    truncated = not done and self.steps >= self.max_steps
+    self.done = done or truncated
+    return obs, float(reward), self.done, self._info(invalid=invalid, truncated=truncated)
+
 
 # %% ../../nbs/affine/10_environments.ipynb #c011
 def _lazy(module: str, cls: str) -> Callable[..., TextEnv]:
@@ -178,7 +183,7 @@ def read_episodes(path) -> list[dict]:
         episodes.append(check_episode(ep, f"{path}:{i}"))
     return episodes
 
-# %% ../../nbs/affine/10_environments.ipynb #c018
+# %% ../../nbs/affine/10_environments.ipynb #6505fe4c
 def _worker(conn, name: str, kwargs: dict) -> None:
     env = None
     try:
@@ -205,6 +210,8 @@ def _worker(conn, name: str, kwargs: dict) -> None:
         if env is not None: env.close()
         conn.close()
 
+
+# %% ../../nbs/affine/10_environments.ipynb #68760e40
 class ParallelEnvs:
     "`n` environments of one kind, each stepping in its own process."
     def __init__(self, name: str, n: int, **env_kwargs):
@@ -233,62 +240,75 @@ class ParallelEnvs:
             out.append(value)
         return out
 
-    def _call(self, cmd: str, args: list) -> list:
-        if self.closed: raise RuntimeError(f"ParallelEnvs({self.name!r}) is closed")
-        if len(args) != self.n: raise ValueError(f"{cmd}: expected {self.n} entries (one per environment), got {len(args)}")
-        idx = [i for i, a in enumerate(args) if a is not None]
-        for i in idx: self.conns[i].send((cmd, args[i]))
-        results = dict(zip(idx, self._gather(idx)))
-        return [results.get(i) for i in range(self.n)]
-
-    def reset(self, seeds: list) -> list:
-        "Reset environment i to `seeds[i]`; return `(observation, valid_actions)` per environment."
-        return self._call('reset', list(seeds))
-
-    def step(self, actions: list) -> list:
-        "Step environment i with `actions[i]`; return `(observation, reward, done, info)` per environment."
-        return self._call('step', list(actions))
-
-    def expert_actions(self) -> list[str]:
-        "The expert's next action in every environment."
-        return self._call('expert', [True] * self.n)
-
-    def expert_episodes(self, seeds, progress=None) -> list[dict]:
-        "Whole expert episodes for `seeds`; each worker takes the next seed as soon as it finishes one."
-        if self.closed: raise RuntimeError(f"ParallelEnvs({self.name!r}) is closed")
-        seeds, busy, out = list(seeds), {}, {}
-        queue = deque(enumerate(seeds))
-        def dispatch(i):
-            if queue:
-                k, seed = queue.popleft()
-                self.conns[i].send(('episode', seed)); busy[i] = k
-        for i in range(self.n): dispatch(i)
-        while busy:
-            ready = wait([self.conns[i] for i in busy])
-            for i in [i for i in busy if self.conns[i] in ready]:
-                k = busy.pop(i)
-                out[k] = self._gather([i])[0]
-                if progress is not None: progress.update(1)
-                dispatch(i)
-        return [out[k] for k in range(len(seeds))]
-
-    def close(self) -> None:
-        "Stop every worker process."
-        if self.closed: return
-        self.closed = True
-        for conn in self.conns:
-            try: conn.send(('close', None))
-            except (BrokenPipeError, OSError): pass
-        for proc in self.procs:
-            proc.join(timeout=10)
-            if proc.is_alive(): proc.kill(); proc.join()
-        for conn in self.conns: conn.close()
-
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def __del__(self):
         try: self.close()
         except Exception: pass
+
+
+# %% ../../nbs/affine/10_environments.ipynb #9219132f
+@patch
+def close(self: ParallelEnvs) -> None:
+    "Stop every worker process."
+    if self.closed: return
+    self.closed = True
+    for conn in self.conns:
+        try: conn.send(('close', None))
+        except (BrokenPipeError, OSError): pass
+    for proc in self.procs:
+        proc.join(timeout=10)
+        if proc.is_alive(): proc.kill(); proc.join()
+    for conn in self.conns: conn.close()
+
+
+# %% ../../nbs/affine/10_environments.ipynb #b869da69
+@patch
+def _call(self: ParallelEnvs, cmd: str, args: list) -> list:
+    if self.closed: raise RuntimeError(f"ParallelEnvs({self.name!r}) is closed")
+    if len(args) != self.n: raise ValueError(f"{cmd}: expected {self.n} entries (one per environment), got {len(args)}")
+    idx = [i for i, a in enumerate(args) if a is not None]
+    for i in idx: self.conns[i].send((cmd, args[i]))
+    results = dict(zip(idx, self._gather(idx)))
+    return [results.get(i) for i in range(self.n)]
+
+@patch
+def reset(self: ParallelEnvs, seeds: list) -> list:
+    "Reset environment i to `seeds[i]`; return `(observation, valid_actions)` per environment."
+    return self._call('reset', list(seeds))
+
+@patch
+def step(self: ParallelEnvs, actions: list) -> list:
+    "Step environment i with `actions[i]`; return `(observation, reward, done, info)` per environment."
+    return self._call('step', list(actions))
+
+@patch
+def expert_actions(self: ParallelEnvs) -> list[str]:
+    "The expert's next action in every environment."
+    return self._call('expert', [True] * self.n)
+
+
+# %% ../../nbs/affine/10_environments.ipynb #5908921a
+@patch
+def expert_episodes(self: ParallelEnvs, seeds, progress=None) -> list[dict]:
+    "Whole expert episodes for `seeds`; each worker takes the next seed as soon as it finishes one."
+    if self.closed: raise RuntimeError(f"ParallelEnvs({self.name!r}) is closed")
+    seeds, busy, out = list(seeds), {}, {}
+    queue = deque(enumerate(seeds))
+    def dispatch(i):
+        if queue:
+            k, seed = queue.popleft()
+            self.conns[i].send(('episode', seed)); busy[i] = k
+    for i in range(self.n): dispatch(i)
+    while busy:
+        ready = wait([self.conns[i] for i in busy])
+        for i in [i for i in busy if self.conns[i] in ready]:
+            k = busy.pop(i)
+            out[k] = self._gather([i])[0]
+            if progress is not None: progress.update(1)
+            dispatch(i)
+    return [out[k] for k in range(len(seeds))]
+
 
 # %% ../../nbs/affine/10_environments.ipynb #c021
 def collect_expert_episodes(env_name: str, n_episodes: int, seed: int = 0, workers: int = 1,

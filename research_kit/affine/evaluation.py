@@ -12,30 +12,11 @@ import json, math, statistics
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['beta_interval', 'env_metrics', 'aggregate', 'evaluate_scores', 'dominates', 'pareto_frontier', 'env_winner',
-           'compare_models', 'grade', 'evaluate_model', 'results_document', 'save_results', 'load_results',
-           'plot_results']
+__all__ = ['aggregate', 'evaluate_scores', 'dominates', 'pareto_frontier', 'env_winner', 'compare_models', 'grade',
+           'evaluate_model', 'results_document', 'save_results', 'load_results', 'plot_results']
 
-# %% ../../nbs/affine/02_evaluation.ipynb #c005
-def beta_interval(successes: float, n: int, level: float = 0.8) -> tuple[float, float]:
-    "Jeffreys-prior Beta interval of a success rate: quantiles (1-level)/2 and (1+level)/2 of Beta(s+1/2, n-s+1/2)."
-    from scipy.stats import beta
-    if n < 0: raise ValueError(f'n must be >= 0, got {n}')
-    s = min(max(float(successes), 0.0), float(n))
-    a, b = s + 0.5, n - s + 0.5
-    lo, hi = beta.ppf((1 - level) / 2, a, b), beta.ppf((1 + level) / 2, a, b)
-    return (0.0 if math.isnan(lo) else float(lo)), (1.0 if math.isnan(hi) else float(hi))
-
-# %% ../../nbs/affine/02_evaluation.ipynb #916cdce8
-def env_metrics(scores, level: float = 0.8) -> dict:
-    "n, accuracy (score > 0.5), mean, std (population), median, success rate (score > 0) and the Beta interval."
-    scores = [float(x) for x in scores]
-    n = len(scores)
-    if n == 0: raise ValueError('no scores')
-    lo, hi = beta_interval(sum(scores), n, level)
-    return {'n': n, 'accuracy': sum(x > 0.5 for x in scores) / n, 'mean': sum(scores) / n,
-            'std': statistics.pstdev(scores), 'median': statistics.median(scores),
-            'success_rate': sum(x > 0 for x in scores) / n, 'ci_low': lo, 'ci_high': hi}
+# %% ../../nbs/affine/02_evaluation.ipynb #a6d35983
+from ..llm.stats import beta_interval, env_metrics
 
 # %% ../../nbs/affine/02_evaluation.ipynb #c009
 def aggregate(per_env: dict[str, dict]) -> dict:

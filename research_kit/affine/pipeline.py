@@ -84,7 +84,7 @@ def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list
 def affine_tasks(n_per_kind: int, seed: int = 0) -> dict[str, list[dict]]:
     "Tasks per environment (`affine:sat`, `affine:abd`, `affine:ded`), each with a verified `reference` answer."
     from research_kit.affine.code_tasks import abd_task, bundled_rows, ded_task
-    from research_kit.llm.grpo import sat_task
+    from research_kit.affine.grpo import sat_task
     from research_kit.affine.sat import sat_sample
     rows = bundled_rows()
     return {'affine:sat': [sat_task(sat_sample(seed * 1_000_003 + i)) for i in range(n_per_kind)],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.files import atomic_write_json
 from .agent import AgentTask, make_policy, run_agent
-from ..affine.evaluation import env_metrics
+from ..llm.stats import env_metrics
 from .knowledge import DOMAINS, answer_matches, extract_answer, make_knowledge_base, make_tasks, write_captions
 from .rewards import RewardCalculator
 from ..core.config import argtype, PosInt, NonNegInt

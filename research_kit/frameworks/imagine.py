@@ -56,26 +56,31 @@ arrow_to_gold = image_task('arrow_to_gold', [
     lambda p, g, rng: render([with_arrow_to_gold(s) for s in g], _size(p), p.device), weight=8, stage=1,
     doc="Draw the blue line from the agent's rim to the gold's rim.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #6c50d69f
 imagine_without_you = image_task('imagine_without_you', [
     "Imagine this room without you.", "What would this look like if you weren't here?", "Picture the scene without the agent.",
     "Remove yourself from the picture."], lambda p, g, rng: render(g, _size(p), p.device, ignore_agent=True),
     doc="The same game without the agent.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #8cf8b6a1
 imagine_without_gold = image_task('imagine_without_gold', [
     "Woah, what if there was no gold here?", "Imagine the room without the gold.", "Picture this with the coin gone.",
     "What if someone took the gold?"], lambda p, g, rng: render(g, _size(p), p.device, ignore_gold=True),
     doc="The same game without the gold.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #31fc5a4e
 imagine_without_walls = image_task('imagine_without_walls', [
     "How would this look without walls?", "Imagine the walls are gone.", "Picture the room with no walls.",
     "Take the walls away."], lambda p, g, rng: render(g, _size(p), p.device, ignore_walls=True),
     doc="The same game without walls.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #201a2ecc
 imagine_walls_only = image_task('imagine_walls_only', [
     "Picture only the walls.", "Show me just the walls.", "What do the walls alone look like?",
     "Imagine an empty room."], lambda p, g, rng: render(g, _size(p), p.device, ignore_agent=True, ignore_gold=True),
     doc="Only the walls: no agent, no gold.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #983a1275
 def _facing(g):
     out = []
     for s in g:
@@ -87,6 +92,7 @@ imagine_facing_gold = image_task('imagine_facing_gold', [
     "Turn to the gold in your mind."], lambda p, g, rng: render(_facing(g), _size(p), p.device),
     doc="The agent turned to face the gold exactly.")
 
+# %% ../../nbs/frameworks/11_imagine.ipynb #a1ed9586
 def halfway(s: Settings) -> Settings:
     "The agent moved to the agent–gold midpoint, facing the gold; the gold is eaten if they now overlap."
     s = s.copy(); s.direction = gold_angle(s)

@@ -17,7 +17,7 @@ from .render import render
 from .image_to_settings import agent_info, gold_info
 from .imagine import halfway
 from .general import (QATask, register, games, images, encode, model_forward_with_tokens,
-                                             text_loss, img_criterion, control_texts, text_weight, Result, SCORING,
+                                             text_loss, img_criterion, control_texts, text_weight, Result, answer_mode,
                                              data_timer, _score_chunk)
 
 # %% auto #0
@@ -84,7 +84,7 @@ def comparison_v1(player, batch_size, rng, batch_num=0, random_order=True):
              'text1': text_loss(logits1, tb1), 'text2': text_loss(logits2, tb2, player.cfg.answer_weight)}
     loss = parts['img1'] + parts['img2'] + text_weight(player, 5000) * (parts['text1'] + parts['text2'])
     correct = {}
-    if SCORING['on']:
+    if answer_mode().scoring:
         after, player.canvases = player.canvases, before
         _score_chunk(player, img2, prompts, COMPARE, labels, correct)
         player.canvases = after

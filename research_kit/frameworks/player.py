@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..core.files import atomic_path, atomic_write_json
@@ -103,7 +104,7 @@ class PlayerConfig:
         for heads in ('enc_heads', 'dec_heads'):
             if self.enc_dim % getattr(self, heads): yield heads, f'enc_dim={self.enc_dim} does not split over {getattr(self, heads)} heads'
 
-# %% ../../nbs/frameworks/03_player.ipynb #a6d04e8f
+# %% ../../nbs/frameworks/03_player.ipynb #0ac9f171
 DEFAULTS: dict = {'tokenizer': None, 'image_size': 224}   # the last player built: used by seed-style helpers
 
 TINY_PLAYER = dict(lm='tiny', image_size=112, patch_size=14, enc_dim=64, enc_layers=2, enc_heads=4, dec_layers=2, dec_heads=4)
@@ -136,71 +137,85 @@ class AgentPlayer(nn.Module):
         self.canvases: list[torch.Tensor] = []
         DEFAULTS.update(tokenizer=tok, image_size=cfg.image_size)   # for the seed-style helpers (`tensorify_list`, `get_images`)
 
-    @property
-    def pipe(self):
-        "The seed's `model.pipe.model` spelling (`model.pipe.model.eval()`): the player itself."
-        return SimpleNamespace(model=self)
+# %% ../../nbs/frameworks/03_player.ipynb #25034d7c
+@patch(as_prop=True)
+def pipe(self: AgentPlayer):
+    "The seed's `model.pipe.model` spelling (`model.pipe.model.eval()`): the player itself."
+    return SimpleNamespace(model=self)
 
-    def apply_lora(self):
-        "Wrap the LM in PEFT LoRA adapters (q/k/v/o and MLP projections); freezes the LM's own weights."
-        from peft import get_peft_model
-        from research_kit.llm.lm import LoraSettings, lora_config
-        c = self.cfg
-        settings = LoraSettings(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, target_modules=LORA_TARGETS)
-        self.lm = get_peft_model(self.lm, lora_config(settings, task_type=None))
-        self.cfg.lora = True
+# %% ../../nbs/frameworks/03_player.ipynb #44cbdd92
+@patch
+def apply_lora(self: AgentPlayer):
+    "Wrap the LM in PEFT LoRA adapters (q/k/v/o and MLP projections); freezes the LM's own weights."
+    from peft import get_peft_model
+    from research_kit.llm.lm import LoraSettings, lora_config
+    c = self.cfg
+    settings = LoraSettings(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, target_modules=LORA_TARGETS)
+    self.lm = get_peft_model(self.lm, lora_config(settings, task_type=None))
+    self.cfg.lora = True
 
-    @property
-    def device(self) -> torch.device: return self.slot.device
+# %% ../../nbs/frameworks/03_player.ipynb #30689cbc
+@patch(as_prop=True)
+def device(self: AgentPlayer) -> torch.device:
+    "The device of the player's weights."
+    return self.slot.device
 
-    # memory
-    def reset(self) -> None:
-        "Forget every canvas."
-        self.canvases = []
-    def soft_reset(self) -> None:
-        "Keep the canvases as pictures but cut their graphs (call after every optimizer step)."
-        self.canvases = [c.detach() for c in self.canvases]
+# %% ../../nbs/frameworks/03_player.ipynb #d5040e08
+@patch
+def reset(self: AgentPlayer) -> None:
+    "Forget every canvas."
+    self.canvases = []
 
-    def batch_forward(self, input_ids, attention_mask, images, generate_image: bool = True, use_canvases: bool = True):
-        "Logits `[B, T, V]` of the text and, if asked, the generated images `[B, 3, S, S]` (also kept as a canvas)."
-        B, T = input_ids.shape
-        memory = self.canvases if use_canvases else []
-        if memory and memory[-1].shape[0] != B:
-            raise ValueError(f"batch of {B} but the canvases hold batches of {memory[-1].shape[0]}: call reset() "
-                             "when the batch size changes")
-        if images.shape[-1] != self.cfg.image_size:
-            raise ValueError(f"images are {images.shape[-1]} px but the player was built for {self.cfg.image_size}")
-        seen = memory + [images]
-        tokens = self.encoder(torch.cat(seen).to(self.slot.dtype))            # [(n)*B, N, enc]
-        N = tokens.shape[1]
-        tokens = tokens.view(len(seen), B, N, -1)
-        prefix = self.to_lm(tokens) + self.slot[:len(seen)].flip(0)[:, None, None, :]   # oldest first, current last
-        prefix = prefix.permute(1, 0, 2, 3).reshape(B, len(seen) * N, -1)
-        text = self.lm.get_input_embeddings()(input_ids)
-        embeds = torch.cat([prefix.to(text.dtype), text], 1)
-        mask = torch.cat([attention_mask.new_ones(B, prefix.shape[1]), attention_mask], 1)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=generate_image, logits_to_keep=T)
-        logits = out.logits[:, -T:]
-        if not generate_image: return logits, None
-        states = self.from_lm(out.hidden_states[-1].to(tokens.dtype))
-        image = self.decoder(tokens[-1], states, memory_pad=mask == 0)
-        self.canvases = (self.canvases + [image])[-self.cfg.num_canvases:]
-        return logits, image
+# %% ../../nbs/frameworks/03_player.ipynb #9d0533fa
+@patch
+def soft_reset(self: AgentPlayer) -> None:
+    "Keep the canvases as pictures but cut their graphs (call after every optimizer step)."
+    self.canvases = [c.detach() for c in self.canvases]
 
-    # saving
-    def save(self, folder) -> Path:
-        "Write config and weights (atomically) to `folder`."
-        folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / 'player.json', asdict(self.cfg))
-        with atomic_path(folder / 'player.pt') as tmp: torch.save(self.state_dict(), tmp)
-        return folder
+# %% ../../nbs/frameworks/03_player.ipynb #3f53e7db
+@patch
+def batch_forward(self: AgentPlayer, input_ids, attention_mask, images, generate_image: bool = True, use_canvases: bool = True):
+    "Logits `[B, T, V]` of the text and, if asked, the generated images `[B, 3, S, S]` (also kept as a canvas)."
+    B, T = input_ids.shape
+    memory = self.canvases if use_canvases else []
+    if memory and memory[-1].shape[0] != B:
+        raise ValueError(f"batch of {B} but the canvases hold batches of {memory[-1].shape[0]}: call reset() "
+                         "when the batch size changes")
+    if images.shape[-1] != self.cfg.image_size:
+        raise ValueError(f"images are {images.shape[-1]} px but the player was built for {self.cfg.image_size}")
+    seen = memory + [images]
+    tokens = self.encoder(torch.cat(seen).to(self.slot.dtype))            # [(n)*B, N, enc]
+    N = tokens.shape[1]
+    tokens = tokens.view(len(seen), B, N, -1)
+    prefix = self.to_lm(tokens) + self.slot[:len(seen)].flip(0)[:, None, None, :]   # oldest first, current last
+    prefix = prefix.permute(1, 0, 2, 3).reshape(B, len(seen) * N, -1)
+    text = self.lm.get_input_embeddings()(input_ids)
+    embeds = torch.cat([prefix.to(text.dtype), text], 1)
+    mask = torch.cat([attention_mask.new_ones(B, prefix.shape[1]), attention_mask], 1)
+    out = self.lm(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=generate_image, logits_to_keep=T)
+    logits = out.logits[:, -T:]
+    if not generate_image: return logits, None
+    states = self.from_lm(out.hidden_states[-1].to(tokens.dtype))
+    image = self.decoder(tokens[-1], states, memory_pad=mask == 0)
+    self.canvases = (self.canvases + [image])[-self.cfg.num_canvases:]
+    return logits, image
 
-    @classmethod
-    def load(cls, folder, map_location='cpu') -> 'AgentPlayer':
-        "Rebuild a player saved by `save` (the base LM must be loadable by its name)."
-        folder = Path(folder)
-        for f in ('player.json', 'player.pt'):
-            if not (folder / f).exists(): raise FileNotFoundError(f"{folder / f} is missing: not a saved AgentPlayer")
-        player = cls(PlayerConfig(**json.loads((folder / 'player.json').read_text())))
-        player.load_state_dict(torch.load(folder / 'player.pt', map_location=map_location, weights_only=True))
-        return player
+# %% ../../nbs/frameworks/03_player.ipynb #53c8442e
+@patch
+def save(self: AgentPlayer, folder) -> Path:
+    "Write config and weights (atomically) to `folder`."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / 'player.json', asdict(self.cfg))
+    with atomic_path(folder / 'player.pt') as tmp: torch.save(self.state_dict(), tmp)
+    return folder
+
+# %% ../../nbs/frameworks/03_player.ipynb #4a226598
+@patch(cls_method=True)
+def load(cls: AgentPlayer, folder, map_location='cpu') -> 'AgentPlayer':
+    "Rebuild a player saved by `save` (the base LM must be loadable by its name)."
+    folder = Path(folder)
+    for f in ('player.json', 'player.pt'):
+        if not (folder / f).exists(): raise FileNotFoundError(f"{folder / f} is missing: not a saved AgentPlayer")
+    player = cls(PlayerConfig(**json.loads((folder / 'player.json').read_text())))
+    player.load_state_dict(torch.load(folder / 'player.pt', map_location=map_location, weights_only=True))
+    return player

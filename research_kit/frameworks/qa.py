@@ -16,7 +16,7 @@ from .game import (Settings, random_bare_settings, facing_gold, near_gold, facin
 from .render import with_line
 from .general import (QATask, YES, NO, register, games, images, encode, qa_pattern_a,
                                              text_passes, model_forward_with_tokens, text_loss, img_criterion,
-                                             control_texts, split_sizes, text_weight, SCORING, Result, data_timer)
+                                             control_texts, split_sizes, text_weight, answer_mode, Result, data_timer)
 
 # %% auto #0
 __all__ = ['LEFT', 'RIGHT', 'UP', 'DOWN', 'CW', 'CCW', 'STRAIGHT', 'GOLD_LR', 'GOLD_UD', 'AGENT_LR', 'AGENT_UD', 'BLUE_LINE',
@@ -164,7 +164,7 @@ def direction_names(player, batch_size, rng, batch_num=0, random_order=True):
              'img': img_criterion(out, imgs)}
     loss = parts['img'] + text_weight(player, 1000) * (parts['text_names'] + parts['text_control'])
     correct = {}
-    if SCORING['on']:
+    if answer_mode().scoring:
         am = tb.answer_mask[:n_task, 1:]
         hit = (logits[:n_task, :-1].argmax(-1) == tb.input_ids[:n_task, 1:]) | ~am
         correct['direction_names'] = (int(hit.all(1).sum()), n_task, [])   # free text: no answer classes

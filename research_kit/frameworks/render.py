@@ -66,6 +66,7 @@ def _pixel_steps(X, Y):
     dpx = (X[:, 0, -1] - x0) / (S - 1) if S > 1 else X.new_ones(B)
     return x0, y0, dpx
 
+# %% ../../nbs/frameworks/01_render.ipynb #5b9a8dab
 def _paint(img, b, rows, cols, colour, off_walls: bool = False) -> None:
     "Paint `colour` at pixels `(b, rows, cols)` of `img`; with `off_walls`, only where the board is not black (green > 0)."
     B, C, S, _ = img.shape
@@ -73,6 +74,7 @@ def _paint(img, b, rows, cols, colour, off_walls: bool = False) -> None:
     if off_walls: at = at[flat[at + S * S] > 0]               # is cheaper than a [b, :, rows, cols] index_put
     for c, v in enumerate(colour): flat.index_fill_(0, at + c * S * S, v)
 
+# %% ../../nbs/frameworks/01_render.ipynb #c4de69c4
 def _circle_pixels(X, Y, cx, cy, r, valid=None):
     "`(b, rows, cols)` of the pixels inside circles `[B,K]`, testing only a square window around each."
     B, S = X.shape[0], X.shape[-1]
@@ -87,6 +89,7 @@ def _circle_pixels(X, Y, cx, cy, r, valid=None):
     b, k, i, j = inside.nonzero(as_tuple=True)
     return b, rows[b, k, i], cols[b, k, j]
 
+# %% ../../nbs/frameworks/01_render.ipynb #c55b722f
 def _line_pixels(X, Y, ox, oy, phi, length, valid):
     "`(b, rows, cols)` of the pixels inside lines (rectangles `length` x `LINE_WIDTH` from `(ox, oy)` at `phi`, all `[B]`)."
     # candidates: points every half pixel along and across each line, so every covered pixel centre has one
@@ -110,6 +113,7 @@ def _line_pixels(X, Y, ox, oy, phi, length, valid):
     b, k = inside.nonzero(as_tuple=True)
     return b, rows[b, k], cols[b, k]
 
+# %% ../../nbs/frameworks/01_render.ipynb #85d9ad9b
 def _board(X, Y, walls, valid, img) -> torch.Tensor:
     "Draw the white board with black walls into `img` `[B, 3, S, S]`. Axis-aligned walls (the game's): a batched matmul of row and column bands."
     B, S, dtype = X.shape[0], X.shape[-1], img.dtype
@@ -134,6 +138,7 @@ def _board(X, Y, walls, valid, img) -> torch.Tensor:
     img[:, 1:].copy_(white.unsqueeze(1).expand(B, 2, S, S))
     return img
 
+# %% ../../nbs/frameworks/01_render.ipynb #a25d3266
 @torch.no_grad()
 def render(settings, size: int = 224, device=None, ignore_agent: bool = False, ignore_gold: bool = False,
            ignore_walls: bool = False, center=None, factor=None, dtype=torch.float32, out=None) -> torch.Tensor:

@@ -188,6 +188,20 @@ def average_gradients(optimizer: torch.optim.Optimizer, params: list) -> None:
             n = p.numel(); p.grad.copy_(flat[offset:offset + n].view_as(p.grad)); offset += n
     optimizer.register_step_pre_hook(hook)
 
+# %% ../../nbs/frameworks/20_training.ipynb #e1e5b021
+def _window_losses(window: dict) -> dict:
+    "`train_loss` (over every batch of the window) and `loss_<framework>`."
+    return {'train_loss': float(np.mean([v for vs in window.values() for v in vs])),
+            **{f'loss_{n}': float(np.mean(v)) for n, v in window.items()}}
+
+# %% ../../nbs/frameworks/20_training.ipynb #cf5c3d2c
+def _write_results(run: Run, rows, demos, player, step: int) -> None:
+    "`eval_table.md`, `eval.json`, the demo PNGs and the saved player."
+    atomic_write_text(run.dir / 'eval_table.md', format_table(rows) + '\n')
+    atomic_write_json(run.dir / 'eval.json', rows)
+    save_demos(demos, run.figures, step)
+    player.save(run.dir / 'player')
+
 # %% ../../nbs/frameworks/20_training.ipynb #c017
 def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
     "Train the player on the weighted frameworks; return headline evaluation metrics."
@@ -224,8 +238,7 @@ def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
         counts[name] += 1
         tr.extra['counts'] = dict(counts)
         if tr.every(cfg.trainer.log_every):
-            tr.log(train_loss=float(np.mean([v for vs in window.values() for v in vs])),
-                   **{f'loss_{n}': float(np.mean(v)) for n, v in window.items()})
+            tr.log(**_window_losses(window))
             window.clear()
         if tr.every(cfg.trainer.eval_every) or tr.every(cfg.trainer.ckpt_every):
             metrics = {}
@@ -239,12 +252,7 @@ def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
     tr.log(**metrics)
     tr.save(metrics)
     if tr.is_main and run is not None:
-        table = format_table(rows)
-        atomic_write_text(run.dir / 'eval_table.md', table + '\n')
-        atomic_write_json(run.dir / 'eval.json', rows)
-        save_demos(demos, run.figures, tr.step)
-        player.save(run.dir / 'player')
-        for cb in tr.callbacks:
-            if hasattr(cb, 'draw'): cb.draw()
+        _write_results(run, rows, demos, player, tr.step)
+        tr.draw_figures()
     return {'eval_qa_acc': metrics.get('eval_qa_acc'), 'eval_img_mse': metrics.get('eval_img_mse'), 'steps': tr.step,
             'frameworks_evaluated': len(rows)}

@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from .game import Settings, random_bare_settings, step, ACTION_TOKENS
 from .render import render
@@ -23,11 +24,12 @@ from .imagine import (arrow_to_gold, imagine_without_you, imagine_without_gold,
 # %% auto #0
 __all__ = ['QUESTIONS', 'IMAGINE', 'GameWidget']
 
-# %% ../../nbs/frameworks/22_widget.ipynb #c004
+# %% ../../nbs/frameworks/22_widget.ipynb #1a4e7ab8
 QUESTIONS = [GOLD_LR, GOLD_UD, GOLD_DIRECTION, NEAR_GOLD, WHICH_TURN, NEXT_MOVE]
 IMAGINE = {fw.__name__: fw.prompts[0] for fw in (arrow_to_gold, imagine_without_you, imagine_without_gold,
                                                   imagine_facing_gold, imagine_closer_to_gold, zoom_agent)}
 
+# %% ../../nbs/frameworks/22_widget.ipynb #49ae61f3
 def _png(img: torch.Tensor, scale: int = 2) -> bytes:
     from PIL import Image
     arr = (img.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
@@ -35,6 +37,7 @@ def _png(img: torch.Tensor, scale: int = 2) -> bytes:
     im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
 
+# %% ../../nbs/frameworks/22_widget.ipynb #dec44699
 class GameWidget:
     "Buttons for the actions and a new game; the frame, the model's answers vs the truth, and imagined images."
     def __init__(self, player: AgentPlayer, settings: Settings | None = None, seed: int = 0):
@@ -42,66 +45,80 @@ class GameWidget:
         self.settings = settings or random_bare_settings(self.rng, max_agent_offset=0.5)
         self._ui = None
 
-    # the logic (usable without a display)
-    def frame(self) -> torch.Tensor:
-        return render([self.settings], self.player.cfg.image_size, self.player.device)
+# %% ../../nbs/frameworks/22_widget.ipynb #4fc433b2
+@patch
+def frame(self: GameWidget) -> torch.Tensor:
+    return render([self.settings], self.player.cfg.image_size, self.player.device)
 
-    def act(self, token: str) -> int:
-        "Play an action token; return the reward so far."
-        if token not in ACTION_TOKENS: raise ValueError(f"unknown action {token!r}; choose from {list(ACTION_TOKENS)}")
-        step(self.settings, ACTION_TOKENS[token])
-        if not self.settings.gold: self.settings.gold = [random_bare_settings(self.rng).gold[0]]   # a new gold appears
-        return self.settings.reward
+# %% ../../nbs/frameworks/22_widget.ipynb #3d00a7db
+@patch
+def act(self: GameWidget, token: str) -> int:
+    "Play an action token; return the reward so far."
+    if token not in ACTION_TOKENS: raise ValueError(f"unknown action {token!r}; choose from {list(ACTION_TOKENS)}")
+    step(self.settings, ACTION_TOKENS[token])
+    if not self.settings.gold: self.settings.gold = [random_bare_settings(self.rng).gold[0]]   # a new gold appears
+    return self.settings.reward
 
-    def new_game(self) -> None:
-        self.settings = random_bare_settings(self.rng, max_agent_offset=0.5)
+# %% ../../nbs/frameworks/22_widget.ipynb #f82c3a93
+@patch
+def new_game(self: GameWidget) -> None:
+    self.settings = random_bare_settings(self.rng, max_agent_offset=0.5)
 
-    @torch.no_grad()
-    def answers(self) -> list[dict]:
-        "For each question: the model's most likely answer class, its probability, and the game's truth."
-        self.player.eval(); self.player.reset()
-        img, out = self.frame(), []
-        for q in QUESTIONS:
-            logp = score_classes(self.player, img, [q.prompts[0]], q.replies)[0]
-            prob = torch.softmax(logp, 0)
-            k, truth = int(prob.argmax()), q.label(self.settings)
-            out.append({'question': q.prompts[0], 'model': q.replies[k][0], 'p': float(prob[k]), 'truth': q.replies[truth][0]})
-        return out
+# %% ../../nbs/frameworks/22_widget.ipynb #03714ba6
+@patch
+@torch.no_grad()
+def answers(self: GameWidget) -> list[dict]:
+    "For each question: the model's most likely answer class, its probability, and the game's truth."
+    self.player.eval(); self.player.reset()
+    img, out = self.frame(), []
+    for q in QUESTIONS:
+        logp = score_classes(self.player, img, [q.prompts[0]], q.replies)[0]
+        prob = torch.softmax(logp, 0)
+        k, truth = int(prob.argmax()), q.label(self.settings)
+        out.append({'question': q.prompts[0], 'model': q.replies[k][0], 'p': float(prob[k]), 'truth': q.replies[truth][0]})
+    return out
 
-    @torch.no_grad()
-    def imagine(self, prompt: str) -> torch.Tensor:
-        "The image the model draws for `prompt` over the current frame."
-        self.player.eval(); self.player.reset()
-        tb = encode(self.player.tokenizer, [prompt], device=self.player.device)
-        _, img = self.player.batch_forward(tb.input_ids, tb.attention_mask, self.frame())
-        self.player.reset()
-        return img[0]
+# %% ../../nbs/frameworks/22_widget.ipynb #0ccd6269
+@patch
+@torch.no_grad()
+def imagine(self: GameWidget, prompt: str) -> torch.Tensor:
+    "The image the model draws for `prompt` over the current frame."
+    self.player.eval(); self.player.reset()
+    tb = encode(self.player.tokenizer, [prompt], device=self.player.device)
+    _, img = self.player.batch_forward(tb.input_ids, tb.attention_mask, self.frame())
+    self.player.reset()
+    return img[0]
 
-    # the view
-    def _refresh(self, *_):
-        import ipywidgets as W
-        self._ui['frame'].value = _png(render([self.settings], 224)[0], 1)
-        rows = ''.join(f"<tr><td>{a['question']}</td><td>{a['model']} ({a['p']:.2f})</td><td>{a['truth']}</td></tr>"
-                       for a in self.answers())
-        self._ui['answers'].value = (f"<b>reward {self.settings.reward}</b><table><tr><th>question</th><th>model</th>"
-                                     f"<th>truth</th></tr>{rows}</table>")
-        self._ui['imagined'].value = _png(self.imagine(self._ui['prompt'].value), 2 * 112 // self.player.cfg.image_size or 1)
+# %% ../../nbs/frameworks/22_widget.ipynb #4c2c4631
+@patch
+def _refresh(self: GameWidget, *_):
+    import ipywidgets as W
+    self._ui['frame'].value = _png(render([self.settings], 224)[0], 1)
+    rows = ''.join(f"<tr><td>{a['question']}</td><td>{a['model']} ({a['p']:.2f})</td><td>{a['truth']}</td></tr>"
+                   for a in self.answers())
+    self._ui['answers'].value = (f"<b>reward {self.settings.reward}</b><table><tr><th>question</th><th>model</th>"
+                                 f"<th>truth</th></tr>{rows}</table>")
+    self._ui['imagined'].value = _png(self.imagine(self._ui['prompt'].value), 2 * 112 // self.player.cfg.image_size or 1)
 
-    def widget(self):
-        "The ipywidgets view (buttons, frame, answers, imagined image)."
-        import ipywidgets as W
-        buttons = []
-        for token in ACTION_TOKENS:
-            b = W.Button(description=token); b.on_click(lambda _, t=token: (self.act(t), self._refresh())); buttons.append(b)
-        new = W.Button(description='new game', button_style='info')
-        new.on_click(lambda _: (self.new_game(), self._refresh()))
-        prompt = W.Dropdown(options=list(IMAGINE.values()), description='imagine')
-        prompt.observe(self._refresh, names='value')
-        self._ui = {'frame': W.Image(format='png'), 'answers': W.HTML(), 'imagined': W.Image(format='png'), 'prompt': prompt}
-        self._refresh()
-        return W.VBox([W.HBox(buttons + [new]), W.HBox([self._ui['frame'], W.VBox([prompt, self._ui['imagined']])]),
-                       self._ui['answers']])
+# %% ../../nbs/frameworks/22_widget.ipynb #ec992839
+@patch
+def widget(self: GameWidget):
+    "The ipywidgets view (buttons, frame, answers, imagined image)."
+    import ipywidgets as W
+    buttons = []
+    for token in ACTION_TOKENS:
+        b = W.Button(description=token); b.on_click(lambda _, t=token: (self.act(t), self._refresh())); buttons.append(b)
+    new = W.Button(description='new game', button_style='info')
+    new.on_click(lambda _: (self.new_game(), self._refresh()))
+    prompt = W.Dropdown(options=list(IMAGINE.values()), description='imagine')
+    prompt.observe(self._refresh, names='value')
+    self._ui = {'frame': W.Image(format='png'), 'answers': W.HTML(), 'imagined': W.Image(format='png'), 'prompt': prompt}
+    self._refresh()
+    return W.VBox([W.HBox(buttons + [new]), W.HBox([self._ui['frame'], W.VBox([prompt, self._ui['imagined']])]),
+                   self._ui['answers']])
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget())
+# %% ../../nbs/frameworks/22_widget.ipynb #cca45b73
+@patch
+def _ipython_display_(self: GameWidget):
+    from IPython.display import display
+    display(self.widget())

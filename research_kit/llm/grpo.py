@@ -1,5 +1,5 @@
-"""Group-relative policy optimisation with TRL's `GRPOTrainer`, rewarded by the real SAT, abduction and
-deduction verifiers.
+"""Group-relative policy optimisation with TRL's `GRPOTrainer`: the trainer only, handed its data set and reward
+functions.
 
 Docs: https://research-kit.github.io/research_kit/llm/grpo.html.md"""
 
@@ -7,43 +7,24 @@ Docs: https://research-kit.github.io/research_kit/llm/grpo.html.md"""
 
 # %% ../../nbs/llm/05_grpo.ipynb #c002
 from __future__ import annotations
-import json
 from dataclasses import dataclass, field
 from typing import Annotated, Sequence
 
 import torch
 
-from ..affine.evaluation import grade
 from .lm import LoraSettings, lora_config
 from .sft import LMTrainSettings
 from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat
 from ..core.training import bf16_available
 
 # %% auto #0
-__all__ = ['sat_task', 'grpo_dataset', 'completion_text', 'verifier_reward', 'GRPOSettings', 'grpo_train']
+__all__ = ['completion_text', 'GRPOSettings', 'grpo_train']
 
-# %% ../../nbs/llm/05_grpo.ipynb #c005
-def sat_task(sample: dict) -> dict:
-    "A gradable task from an `affine:sat` sample (see `research_kit.affine.sat.sat_sample`)."
-    return {'env': 'affine:sat', 'prompt': sample['prompt'], 'clauses': sample['metadata']['clauses'],
-            'reference': sample.get('response')}
-
-def grpo_dataset(tasks: Sequence[dict]):
-    "A `datasets.Dataset` of chat prompts with the task (as JSON) beside each."
-    from datasets import Dataset
-    for i, t in enumerate(tasks):
-        if t.get('env') not in ('affine:sat', 'affine:abd', 'affine:ded'): raise ValueError(f"tasks[{i}]: unknown env {t.get('env')!r}")
-    return Dataset.from_list([{'prompt': [{'role': 'user', 'content': t['prompt']}], 'task': json.dumps(t)} for t in tasks])
-
-# %% ../../nbs/llm/05_grpo.ipynb #c007
+# %% ../../nbs/llm/05_grpo.ipynb #bcc6a3ed
 def completion_text(completion) -> str:
     "The text of a completion (chat completions are lists of messages)."
     if isinstance(completion, list): return ''.join(m.get('content', '') for m in completion if isinstance(m, dict))
     return str(completion)
-
-def verifier_reward(prompts, completions, task, **kwargs) -> list[float]:
-    "GRPO reward: each completion graded by its task's verifier."
-    return [grade(json.loads(t), completion_text(c)) for c, t in zip(completions, task)]
 
 # %% ../../nbs/llm/05_grpo.ipynb #c010
 @dataclass
@@ -62,8 +43,9 @@ class GRPOSettings(LMTrainSettings):
             yield 'batch_size', f'{self.batch_size} is not a multiple of num_generations={self.num_generations}'
 
 # %% ../../nbs/llm/05_grpo.ipynb #295f8145
-def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, output_dir, run=None) -> dict:
-    "GRPO with the verifiers as rewards; returns the trainer and the mean reward of the first and last logged steps."
+def grpo_train(model, tokenizer, dataset, reward_funcs: Sequence, settings: GRPOSettings, output_dir, run=None) -> dict:
+    """GRPO on `dataset` (a `prompt` column and any others the rewards read) with `reward_funcs`; returns the trainer
+    and the mean reward of the first and last logged steps."""
     from trl import GRPOConfig, GRPOTrainer
     from research_kit.llm.sft import log_callback
     gpu = torch.cuda.is_available()
@@ -76,7 +58,7 @@ def grpo_train(model, tokenizer, tasks: Sequence[dict], settings: GRPOSettings, 
     peft_config = None
     if settings.use_lora and not hasattr(model, 'peft_config'):
         peft_config = lora_config(settings.lora)
-    trainer = GRPOTrainer(model=model, reward_funcs=[verifier_reward], args=args, train_dataset=grpo_dataset(tasks),
+    trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config, callbacks=[log_callback(run)])
     trainer.train()
     rewards = [h['reward'] for h in trainer.state.log_history if 'reward' in h]
