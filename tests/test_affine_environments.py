@@ -129,7 +129,7 @@ def test_unknown_environment_is_refused():
     with pytest.raises(KeyError, match="'alfworld' is not registered"): make_env('alfworld')
     with pytest.raises(KeyError, match='choose one of'): collect_expert_episodes('alfworld', 2)
     with pytest.raises(KeyError, match='choose one of'): ParallelEnvs('alfworld', 2)
-    assert sorted(ENVIRONMENTS) == ['babyai', 'household', 'sciworld', 'textcraft', 'webshop']
+    assert sorted(ENVIRONMENTS) == ['babyai', 'household', 'lineworld', 'sciworld', 'textcraft', 'webshop']
 
 
 def test_parallel_envs_step_to_the_end_and_clean_up():

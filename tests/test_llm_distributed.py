@@ -13,7 +13,8 @@ SCRIPT = textwrap.dedent('''
     from accelerate import PartialState
     from research_kit.core.checkpoints import seed_everything
     from research_kit.llm.lm import load_lm
-    from research_kit.llm.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train
+    from research_kit.affine.lineworld import LineWorld
+    from research_kit.llm.ppo import AgentPolicy, PPOConfig, ppo_train
     from research_kit.llm.sft import SFTSettings, sft_train
 
     def digest(module):

@@ -160,8 +160,8 @@ def _code_samples(rows, kind: str, n: int, pool, bar) -> tuple[list[dict], int]:
 def _agent_collector(environments) -> tuple[list[str], str | None, object]:
     "(environment names, error or None, `collect_expert_episodes` or None): the agent environments are optional."
     try:
-        from research_kit.affine.environments import ENVIRONMENTS, collect_expert_episodes
-        return list(environments or ENVIRONMENTS), None, collect_expert_episodes
+        from research_kit.affine.environments import SEED_ENVIRONMENTS, collect_expert_episodes
+        return list(environments or SEED_ENVIRONMENTS), None, collect_expert_episodes
     except ImportError as e:
         return [], f'research_kit.affine.environments is not available ({e})', None
 
@@ -220,7 +220,7 @@ class AffineDataConfig:
     out: Optional[Path] = field(default=None, metadata={'required': True, 'help': 'output folder'})
     samples: NonNegInt = field(default=300, metadata={'help': 'affine samples in total (split over sat, abd, ded)'})
     episodes: NonNegInt = field(default=50, metadata={'help': 'agent episodes in total (split over the environments)'})
-    envs: Optional[str] = field(default=None, metadata={'help': 'comma-separated agent environments (default: all registered)'})
+    envs: Optional[str] = field(default=None, metadata={'help': 'comma-separated agent environments (default: the seed\'s five)'})
     dataset: Optional[str] = field(default=None, metadata={'help': 'ABD/DED rows by name or local folder (default: the bundled rows)'})
     seed: NonNegInt = 0
     workers: PosInt = 2

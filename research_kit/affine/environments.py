@@ -17,9 +17,9 @@ from fastcore.basics import patch
 from ..core.files import atomic_path
 
 # %% auto #0
-__all__ = ['MAX_LISTED_ACTIONS', 'ENVIRONMENTS', 'EPISODE_FIELDS', 'InvalidAction', 'normalize_action', 'TextEnv', 'make_env',
-           'expert_policy', 'run_episode', 'check_episode', 'write_episodes', 'read_episodes', 'ParallelEnvs',
-           'collect_expert_episodes', 'success_rate']
+__all__ = ['MAX_LISTED_ACTIONS', 'ENVIRONMENTS', 'SEED_ENVIRONMENTS', 'EPISODE_FIELDS', 'InvalidAction', 'normalize_action',
+           'TextEnv', 'make_env', 'expert_policy', 'run_episode', 'check_episode', 'write_episodes', 'read_episodes',
+           'ParallelEnvs', 'collect_expert_episodes', 'success_rate']
 
 # %% ../../nbs/affine/10_environments.ipynb #c005
 class InvalidAction(Exception):
@@ -117,7 +117,11 @@ ENVIRONMENTS: dict[str, Callable[..., TextEnv]] = {
     'textcraft': _lazy('textcraft', 'TextCraftEnv'),
     'household': _lazy('household', 'HouseholdEnv'),
     'webshop': _lazy('webshop', 'WebShopEnv'),
+    'lineworld': _lazy('lineworld', 'LineWorld'),
 }
+
+# the seed's five: what data collection and the evaluation table take when no environment is named
+SEED_ENVIRONMENTS = ('babyai', 'sciworld', 'textcraft', 'household', 'webshop')
 
 def make_env(name: str, **kwargs) -> TextEnv:
     "Create the environment registered as `name` with keyword arguments `kwargs`."

@@ -20,14 +20,14 @@ from ..core.training import TrainerConfig
 from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_results, save_results
 from ..llm.lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
 from ..llm.generate import chat_answers
-from ..llm.ppo import AgentPolicy, LineWorld, PPOConfig, ppo_train, prompt_messages
+from .environments import ENVIRONMENTS, make_env
+from ..llm.ppo import AgentPolicy, PPOConfig, ppo_train, prompt_messages
 from ..llm.sft import SFTSettings, sft_train
 from ..core.config import PosInt, NonNegInt, NonNegFloat
 
 # %% auto #0
-__all__ = ['SMOKE', 'answer_tasks', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig', 'make_rl_env',
-           'expert_sft_rows', 'affine_tasks', 'task_rows', 'evaluate_all', 'comparison_table', 'fit',
-           'LLMTrainingBenchConfig']
+__all__ = ['SMOKE', 'answer_tasks', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig', 'expert_sft_rows',
+           'affine_tasks', 'task_rows', 'evaluate_all', 'comparison_table', 'fit', 'LLMTrainingBenchConfig']
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c005
 @dataclass
@@ -36,7 +36,7 @@ class AffineConfig:
     model: str = DEFAULT_LM
     samples: PosInt = 300          # SFT samples of SAT/ABD/DED in total
     eval_tasks: PosInt = 50        # held-out tasks per affine environment
-    rl_env: str = 'babyai'         # PPO environment: any of research_kit.affine.environments, or 'lineworld'
+    rl_env: str = 'babyai'         # PPO environment: any name registered in research_kit.affine.environments
     sft_episodes: NonNegInt = 100  # expert episodes of rl_env in the SFT data
     eval_episodes: PosInt = 64
     max_new_tokens: PosInt = 512   # for answers to the affine tasks
@@ -46,6 +46,9 @@ class AffineConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def invalid(self):
+        if self.rl_env not in ENVIRONMENTS: yield 'rl_env', f'{self.rl_env!r} is not an environment; choices: {sorted(ENVIRONMENTS)}'
+
 SMOKE = {'model': 'tiny', 'samples': 45, 'eval_tasks': 6, 'rl_env': 'lineworld', 'sft_episodes': 30, 'eval_episodes': 48,
          'max_new_tokens': 24, 'rl_lora': False,
          'sft.use_lora': False, 'sft.learning_rate': 3e-3, 'sft.epochs': 1.0, 'sft.batch_size': 8, 'sft.grad_accum': 1,
@@ -53,19 +56,12 @@ SMOKE = {'model': 'tiny', 'samples': 45, 'eval_tasks': 6, 'rl_env': 'lineworld',
          'ppo.updates': 16, 'ppo.num_envs': 16, 'ppo.max_turns': 8, 'ppo.lr': 3e-3, 'ppo.value_lr': 1e-3,
          'ppo.kl_coef': 0.01, 'ppo.history_turns': 0, 'ppo.system_prompt': '', 'ppo.max_new_tokens': 16}
 
-# %% ../../nbs/affine/90_pipeline.ipynb #c007
-def make_rl_env(name: str):
-    "A text environment by name: 'lineworld' or any name of `research_kit.affine.environments.ENVIRONMENTS`."
-    if name == 'lineworld': return LineWorld(length=6)
-    from research_kit.affine.environments import make_env
-    return make_env(name)
-
 # %% ../../nbs/affine/90_pipeline.ipynb #b8a9fcb6
 def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list[dict]:
     "One chat row per expert turn: the policy's prompt as user/system messages and the expert's action as the answer."
     rows = []
     for seed in seeds:
-        env = make_rl_env(env_name)
+        env = make_env(env_name)
         try:
             obs, valid = env.reset(seed)
             history = [{'role': 'user', 'content': obs}]
@@ -105,7 +101,7 @@ def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], c
     for env, ts in tasks.items():
         answers = answer_tasks(policy.lm, tokenizer, [t['prompt'] for t in ts], cfg.max_new_tokens)
         scores[env] = [grade(t, a, pool) for t, a in zip(ts, answers)]
-    envs = [make_rl_env(cfg.rl_env) for _ in range(cfg.eval_episodes)]
+    envs = [make_env(cfg.rl_env) for _ in range(cfg.eval_episodes)]
     seeds = range(1_000_000, 1_000_000 + cfg.eval_episodes)
     from research_kit.llm.ppo import rollout
     try: scores[cfg.rl_env] = [float(e.success) for e in rollout(policy, tokenizer, envs, seeds, cfg.ppo)]
@@ -152,7 +148,7 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
-        ppo_train(policy, tok, lambda: make_rl_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
+        ppo_train(policy, tok, lambda: make_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
         results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool)
 
     save_results(out / 'results.json', results)

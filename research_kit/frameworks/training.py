@@ -205,8 +205,8 @@ def _write_results(run: Run, rows, demos, player, step: int) -> None:
 # %% ../../nbs/frameworks/20_training.ipynb #c017
 def fit(cfg: FrameworksConfig, run: Run | None = None) -> dict:
     "Train the player on the weighted frameworks; return headline evaluation metrics."
-    seed_everything(cfg.seed)
-    if cfg.cpu_threads > 0 and (cfg.trainer.cpu or not torch.cuda.is_available()): torch.set_num_threads(cfg.cpu_threads)
+    on_cpu = cfg.trainer.cpu or not torch.cuda.is_available()
+    seed_everything(cfg.seed, threads=cfg.cpu_threads if on_cpu else 0)   # the thread cap is a CPU setting
     weights = framework_weights(cfg)
     schedule = FrameworkSchedule(weights, cfg.max_steps, cfg.seed, cfg.curriculum)
     player = AgentPlayer(cfg.player)

@@ -20,9 +20,9 @@ from .ppo_math import (ValueHead, entropy_from_logits, explained_variance, gae, 
 from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
-__all__ = ['PPOConfig', 'LineWorld', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages',
-           'build_prompt', 'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout',
-           'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats', 'ppo_improve',
+__all__ = ['PPOConfig', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages', 'build_prompt',
+           'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout', 'turn_batch',
+           'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats', 'ppo_improve',
            'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train', 'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
@@ -50,36 +50,6 @@ class PPOConfig:
     max_prompt_tokens: PosInt = 1024  # older turns are dropped from the prompt beyond this
     history_turns: NonNegInt = 8      # earlier (action, observation) pairs kept in the prompt
     system_prompt: str = 'You are an agent in a text environment. Reply with exactly one of the valid actions.'
-
-# %% ../../nbs/llm/04_ppo.ipynb #c007
-class LineWorld:
-    "Walk left or right along a line of cells to the goal; reward 1 on arrival."
-    name = 'lineworld'
-    def __init__(self, length: int = 9, slack: int = 0):
-        self.length, self.slack = length, slack
-    def _observe(self) -> str:
-        gap = self.goal - self.pos
-        side = 'right' if gap > 0 else 'left'
-        return f"The goal is {abs(gap)} cell{'s' if abs(gap) != 1 else ''} to your {side}."
-    def reset(self, seed: int = 0):
-        rng = random.Random(seed)
-        self.pos = rng.randrange(self.length)
-        self.goal = rng.choice([c for c in range(self.length) if abs(c - self.pos) >= 2])
-        self.steps, self.budget = 0, abs(self.goal - self.pos) + self.slack
-        return self._observe(), self.valid_actions()
-    def valid_actions(self) -> list[str]: return ['go left', 'go right']
-    def expert_action(self) -> str: return 'go right' if self.goal > self.pos else 'go left'
-    def step(self, action: str):
-        self.steps += 1
-        if action not in self.valid_actions():
-            obs, reward = f"Invalid action {action!r}. Valid actions: {', '.join(self.valid_actions())}.", 0.0
-        else:
-            self.pos = max(0, min(self.length - 1, self.pos + (1 if action == 'go right' else -1)))
-            obs, reward = (('You reached the goal.', 1.0) if self.pos == self.goal else (self._observe(), 0.0))
-        success = self.pos == self.goal
-        done = success or self.steps >= self.budget
-        return obs, reward, done, {'success': success, 'valid_actions': self.valid_actions()}
-    def close(self): pass
 
 # %% ../../nbs/llm/04_ppo.ipynb #c010
 class ActionTrie:
