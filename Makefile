@@ -37,7 +37,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -r requirements.lock   # complete pins; see its header
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@rm -f $(VENV)/.built-*
 	@touch $@

