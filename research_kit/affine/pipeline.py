@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy, json, math, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 
@@ -23,11 +23,13 @@ from ..llm.generate import chat_answers
 from .environments import ENVIRONMENTS, make_env
 from ..llm.ppo import AgentPolicy, PPOConfig, ppo_train, prompt_messages
 from ..llm.sft import SFTSettings, sft_train
-from ..core.config import PosInt, NonNegInt, NonNegFloat
+from ..llm.grpo import GRPOSettings, grpo_train
+from ..core.config import PosInt, NonNegInt, NonNegFloat, PosFloat
 
 # %% auto #0
-__all__ = ['SMOKE', 'answer_tasks', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig', 'expert_sft_rows',
-           'affine_tasks', 'task_rows', 'evaluate_all', 'comparison_table', 'fit', 'LLMTrainingBenchConfig']
+__all__ = ['SMOKE', 'TASK_KEYS', 'answer_tasks', 'EVAL_SEED', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig',
+           'expert_sft_rows', 'code_rows', 'held_out_split', 'affine_split', 'task_rows', 'inference_copy',
+           'episode_successes', 'evaluate_all', 'comparison_table', 'grpo_stage', 'fit', 'LLMTrainingBenchConfig']
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c005
 @dataclass
@@ -37,6 +39,15 @@ class AffineConfig:
     samples: PosInt = 300          # SFT samples of SAT/ABD/DED in total
     eval_tasks: PosInt = 50        # held-out tasks per affine environment
     rl_env: str = 'babyai'         # PPO environment: any name registered in research_kit.affine.environments
+    envs: str = ''                 # comma-separated agent environments with expert SFT data and a table row ('' = rl_env only)
+    sat_vars_min: PosInt = 10      # SAT instances: variables drawn from [min, max], clause width from [k_min, k_max],
+    sat_vars_max: PosInt = 20      # ratio clauses per variable (small instances first: the seed's curriculum)
+    sat_k_min: PosInt = 3
+    sat_k_max: PosInt = 5
+    sat_ratio: PosFloat = 4.2
+    eval_dtype: Literal['float32', 'bfloat16'] = 'float32'   # the evaluated copy's weights (bf16 is ~2x on CPUs with avx512_bf16)
+    eval_batch: PosInt = 32        # episodes played together in evaluation (each its own environment instance)
+    grpo_steps: NonNegInt = 0      # GRPO on the verifiable tasks after PPO (0: none)
     sft_episodes: NonNegInt = 100  # expert episodes of rl_env in the SFT data
     eval_episodes: PosInt = 64
     max_new_tokens: PosInt = 512   # for answers to the affine tasks
@@ -44,10 +55,25 @@ class AffineConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    grpo: GRPOSettings = field(default_factory=GRPOSettings)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    @property
+    def agent_envs(self) -> list[str]:
+        "The agent environments with expert data and a table row: `envs` plus `rl_env`."
+        names = [e.strip() for e in self.envs.split(',') if e.strip()]
+        return names + [self.rl_env] if self.rl_env not in names else names
+
+    @property
+    def sat_kwargs(self) -> dict:
+        return {'n_range': (self.sat_vars_min, self.sat_vars_max), 'k_range': (self.sat_k_min, self.sat_k_max), 'ratio': self.sat_ratio}
+
     def invalid(self):
-        if self.rl_env not in ENVIRONMENTS: yield 'rl_env', f'{self.rl_env!r} is not an environment; choices: {sorted(ENVIRONMENTS)}'
+        for key, name in [('rl_env', self.rl_env)] + [('envs', e) for e in self.agent_envs if e != self.rl_env]:
+            if name not in ENVIRONMENTS: yield key, f'{name!r} is not an environment; choices: {sorted(ENVIRONMENTS)}'
+        if self.sat_vars_min > self.sat_vars_max: yield 'sat_vars_min', f'{self.sat_vars_min} is above sat_vars_max={self.sat_vars_max}'
+        if self.sat_k_min > self.sat_k_max: yield 'sat_k_min', f'{self.sat_k_min} is above sat_k_max={self.sat_k_max}'
+        if self.sat_k_max > self.sat_vars_min: yield 'sat_k_max', f'{self.sat_k_max} is above sat_vars_min={self.sat_vars_min} (a clause needs distinct variables)'
 
 SMOKE = {'model': 'tiny', 'samples': 45, 'eval_tasks': 6, 'rl_env': 'lineworld', 'sft_episodes': 30, 'eval_episodes': 48,
          'max_new_tokens': 24, 'rl_lora': False,
@@ -77,36 +103,92 @@ def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list
     return rows
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c010
-def affine_tasks(n_per_kind: int, seed: int = 0) -> dict[str, list[dict]]:
-    "Tasks per environment (`affine:sat`, `affine:abd`, `affine:ded`), each with a verified `reference` answer."
-    from research_kit.affine.code_tasks import abd_task, bundled_rows, ded_task
+def code_rows(n: int, seed: int = 0, pool=None) -> list[dict]:
+    "At least `n` verified ABD/DED rows: the bundled 240, then more built from the templates (seeded apart from them)."
+    from research_kit.affine.code_tasks import build_bundled_rows, bundled_rows
+    rows = bundled_rows()
+    if len(rows) < n:
+        extra = build_bundled_rows(n_rows=n - len(rows), seed=seed + 1, pool=pool)
+        rows += [{**r, 'task_id': f'rk-{len(rows) + i:04d}'} for i, r in enumerate(extra)]
+    return rows
+
+# %% ../../nbs/affine/90_pipeline.ipynb #c92cd478
+def held_out_split(tasks: Sequence[dict], n_train: int, n_eval: int, key, where: str = 'tasks') -> tuple[list[dict], list[dict]]:
+    "(train, eval): `n_eval` tasks with distinct `key(task)`, then `n_train` tasks sharing no key with them."
+    evals, seen = [], set()
+    for t in tasks:
+        if len(evals) == n_eval: break
+        if key(t) not in seen: evals.append(t); seen.add(key(t))
+    train = [t for t in tasks if key(t) not in seen][:n_train]
+    if len(evals) < n_eval or len(train) < n_train:
+        raise ValueError(f'{where}: {len(tasks)} tasks give {len(evals)} distinct held-out and {len(train)} training tasks; '
+                         f'asked for {n_eval} and {n_train}')
+    return train, evals
+
+# %% ../../nbs/affine/90_pipeline.ipynb #ee81ba92
+TASK_KEYS = {'affine:abd': lambda t: (t['program'], t['expected_output']), 'affine:ded': lambda t: t['prompt']}
+
+def affine_split(n_train: int, n_eval: int, seed: int = 0, sat: dict | None = None, pool=None) -> tuple[dict, dict]:
+    "(train, eval) tasks per environment (`affine:sat`, `affine:abd`, `affine:ded`), each with a verified `reference`."
+    from research_kit.affine.code_tasks import abd_task, ded_task
     from research_kit.affine.grpo import sat_task
     from research_kit.affine.sat import sat_sample
-    rows = bundled_rows()
-    return {'affine:sat': [sat_task(sat_sample(seed * 1_000_003 + i)) for i in range(n_per_kind)],
-            'affine:abd': [abd_task(r) for r in rows[:n_per_kind]],
-            'affine:ded': [ded_task(r) for r in rows[len(rows) // 2:len(rows) // 2 + n_per_kind]]}
+    sats = [sat_task(sat_sample(seed * 1_000_003 + i, **(sat or {}))) for i in range(n_train + n_eval)]
+    train, evals = {'affine:sat': sats[n_eval:]}, {'affine:sat': sats[:n_eval]}
+    n_rows = 240
+    while True:
+        rows = code_rows(n_rows, seed, pool)
+        half = len(rows) // 2
+        kinds = {'affine:abd': [abd_task(r) for r in rows[:half]], 'affine:ded': [ded_task(r) for r in rows[half:]]}
+        try:
+            for env, ts in kinds.items(): train[env], evals[env] = held_out_split(ts, n_train, n_eval, TASK_KEYS[env], env)
+            return train, evals
+        except ValueError:
+            if n_rows >= 64 * (n_train + n_eval): raise
+            n_rows *= 2
 
 def task_rows(tasks: Sequence[dict]) -> list[dict]:
+    "SFT chat rows: each task's prompt and its verified reference answer."
     return [{'messages': [{'role': 'user', 'content': t['prompt']}, {'role': 'assistant', 'content': t['reference']}]} for t in tasks]
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c013
 answer_tasks = chat_answers   # greedy batched answers (research_kit.llm.generate)
 
 # %% ../../nbs/affine/90_pipeline.ipynb #a0c1d3c6
+def inference_copy(model, dtype: str = 'float32'):
+    "A frozen copy of `model` for evaluation: LoRA adapters merged in, weights in `dtype`; the trained model is untouched."
+    lm = copy.deepcopy(model)
+    if hasattr(lm, 'merge_and_unload'): lm = lm.merge_and_unload()
+    return lm.to(getattr(torch, dtype)).eval().requires_grad_(False)
+
+# %% ../../nbs/affine/90_pipeline.ipynb #364a09d1
+def episode_successes(policy: AgentPolicy, tokenizer, env_name: str, seeds: Sequence[int], cfg: PPOConfig, batch: int) -> list[float]:
+    "Success (1.0 or 0.0) of one episode per seed in `env_name`, played `batch` at a time."
+    from research_kit.llm.ppo import rollout
+    seeds, scores = list(seeds), []
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start:start + batch]
+        envs = [make_env(env_name) for _ in chunk]
+        try: scores += [float(e.success) for e in rollout(policy, tokenizer, envs, chunk, cfg)]
+        finally:
+            for e in envs: e.close()
+    return scores
+
+# %% ../../nbs/affine/90_pipeline.ipynb #d2f1632c
+EVAL_SEED = 1_000_000   # held-out episode seeds start here; training and expert data use seeds below it
+
 def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None) -> dict:
-    "Scores per environment (graded affine tasks and RL-environment success) summarised with intervals."
+    "Scores per environment (graded affine tasks and agent-environment success) summarised with intervals."
     from research_kit.affine.evaluation import grade
+    lm = inference_copy(policy.lm, cfg.eval_dtype)
     scores = {}
     for env, ts in tasks.items():
-        answers = answer_tasks(policy.lm, tokenizer, [t['prompt'] for t in ts], cfg.max_new_tokens)
+        answers = answer_tasks(lm, tokenizer, [t['prompt'] for t in ts], cfg.max_new_tokens)
         scores[env] = [grade(t, a, pool) for t, a in zip(ts, answers)]
-    envs = [make_env(cfg.rl_env) for _ in range(cfg.eval_episodes)]
-    seeds = range(1_000_000, 1_000_000 + cfg.eval_episodes)
-    from research_kit.llm.ppo import rollout
-    try: scores[cfg.rl_env] = [float(e.success) for e in rollout(policy, tokenizer, envs, seeds, cfg.ppo)]
-    finally:
-        for e in envs: e.close()
+    seeds = range(EVAL_SEED, EVAL_SEED + cfg.eval_episodes)
+    with torch.random.fork_rng(devices=[]): acting = AgentPolicy(lm)   # its value head is unused: keep the RNG stream as it was
+    for env in cfg.agent_envs:
+        scores[env] = episode_successes(acting, tokenizer, env, seeds, cfg.ppo, cfg.eval_batch)
     return evaluate_scores(scores)
 
 # %% ../../nbs/affine/90_pipeline.ipynb #56b252a9
@@ -122,6 +204,15 @@ def comparison_table(models: dict[str, dict]) -> str:
     lines.append('Pareto frontier: ' + ', '.join(front))
     return '\n'.join(lines)
 
+# %% ../../nbs/affine/90_pipeline.ipynb #561cf03e
+def grpo_stage(policy: AgentPolicy, tokenizer, train_tasks: dict[str, list[dict]], cfg: AffineConfig, out, run=None) -> dict:
+    "GRPO for `cfg.grpo_steps` steps on every training task, rewarded by its verifier; returns `grpo_train`'s summary."
+    from dataclasses import replace
+    from research_kit.affine.grpo import grpo_dataset, verifier_reward
+    data = grpo_dataset([t for ts in train_tasks.values() for t in ts])
+    settings = replace(cfg.grpo, max_steps=cfg.grpo_steps, use_lora=cfg.grpo.use_lora and not hasattr(policy.lm, 'peft_config'))
+    return grpo_train(policy.lm, tokenizer, data, [verifier_reward], settings, out, run)
+
 # %% ../../nbs/affine/90_pipeline.ipynb #c015
 def fit(cfg: AffineConfig, run=None) -> dict:
     "Collect, SFT, RL and evaluate; returns the headline metrics and writes results.json and figures into the run."
@@ -131,12 +222,10 @@ def fit(cfg: AffineConfig, run=None) -> dict:
     log = (lambda step, **m: run.log(step, **m)) if run is not None else (lambda step, **m: None)
     model, tok = load_lm(cfg.model)
     n_train = max(1, cfg.samples // 3)
-    tasks = affine_tasks(n_train + cfg.eval_tasks, cfg.seed)
-    train_tasks = {e: ts[:n_train] for e, ts in tasks.items()}
-    eval_tasks = {e: ts[n_train:] for e, ts in tasks.items()}
+    with SandboxPool(2) as pool: train_tasks, eval_tasks = affine_split(n_train, cfg.eval_tasks, cfg.seed, cfg.sat_kwargs, pool)
     rows = [r for ts in train_tasks.values() for r in task_rows(ts)]
-    rows += expert_sft_rows(cfg.rl_env, range(cfg.sft_episodes), cfg.ppo)
-    print(f'collected {len(rows)} SFT rows ({3 * n_train} affine samples, {cfg.sft_episodes} {cfg.rl_env} episodes)')
+    for env in cfg.agent_envs: rows += expert_sft_rows(env, range(cfg.sft_episodes), cfg.ppo)
+    print(f'collected {len(rows)} SFT rows ({3 * n_train} affine samples, {cfg.sft_episodes} expert episodes of each of {cfg.agent_envs})')
 
     results = {}
     with SandboxPool(2) as pool:
@@ -149,6 +238,7 @@ def fit(cfg: AffineConfig, run=None) -> dict:
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
         ppo_train(policy, tok, lambda: make_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
+        if cfg.grpo_steps: grpo_stage(policy, tok, train_tasks, cfg, out / 'grpo', run)
         results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool)
 
     save_results(out / 'results.json', results)

@@ -49,6 +49,7 @@ class PPOConfig:
     whiten_advantages: bool = True
     max_prompt_tokens: PosInt = 1024  # older turns are dropped from the prompt beyond this
     history_turns: NonNegInt = 8      # earlier (action, observation) pairs kept in the prompt
+    max_listed_actions: NonNegInt = 0 # valid actions listed in a prompt (0: all); decoding is still constrained to all of them
     system_prompt: str = 'You are an agent in a text environment. Reply with exactly one of the valid actions.'
 
 # %% ../../nbs/llm/04_ppo.ipynb #c010
@@ -113,17 +114,20 @@ class Episode:
     def total_reward(self) -> float: return float(sum(self.rewards))
 
 # %% ../../nbs/llm/04_ppo.ipynb #3690f3de
-def _shown(message: dict, valid_actions: Sequence[str] | None = None) -> dict:
+def _shown(message: dict, valid_actions: Sequence[str] | None = None, max_listed: int = 0) -> dict:
     "A history message as the policy saw it: an observation with the valid actions it was shown with."
     valid_actions = valid_actions if valid_actions is not None else message.get('valid_actions')
     if message['role'] != 'user' or not valid_actions: return {'role': message['role'], 'content': message['content']}
-    return {'role': 'user', 'content': message['content'] + '\nValid actions: ' + ', '.join(valid_actions)}
+    listed = ', '.join(valid_actions[:max_listed] if max_listed else valid_actions)
+    more = f', ... ({len(valid_actions) - max_listed} more)' if max_listed and len(valid_actions) > max_listed else ''
+    return {'role': 'user', 'content': message['content'] + '\nValid actions: ' + listed + more}
 
 def prompt_messages(history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[dict]:
     "Chat messages before the next action: system prompt, the last `history_turns` turns, the observation and valid actions."
     turns = history[:-1][-2 * cfg.history_turns:] if cfg.history_turns > 0 else []
     system = [{'role': 'system', 'content': cfg.system_prompt}] if cfg.system_prompt else []
-    return [*system, *map(_shown, turns), _shown(history[-1], valid_actions)]
+    shown = lambda m, valid=None: _shown(m, valid, cfg.max_listed_actions)
+    return [*system, *map(shown, turns), shown(history[-1], valid_actions)]
 
 # %% ../../nbs/llm/04_ppo.ipynb #16bba503
 def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
