@@ -224,8 +224,18 @@ def buttons(self: WebShopEnv) -> list[str]:
     return ['back to search', '< prev']
 
 @patch
+def search_queries(self: WebShopEnv) -> list[str]:
+    "The queries the search page offers, from the instruction's own words, in an order drawn from the episode's seed."
+    g = self.goal
+    queries = list(dict.fromkeys([f"{' '.join(g.attributes)} {g.type}", g.type] + [f'{a} {g.type}' for a in g.attributes]))
+    random.Random(self.seed).shuffle(queries)
+    return queries
+
+@patch
 def valid_actions(self: WebShopEnv):
-    return ['search[<your query>]'] if self.page == 'search' else [f"click[{b}]" for b in self.buttons()]
+    "Clicks on the page's buttons; on the search page, a search for each offered query (any other query is accepted too)."
+    if self.page == 'search': return [f'search[{q}]' for q in self.search_queries()]
+    return [f"click[{b}]" for b in self.buttons()]
 
 # %% ../../nbs/affine/15_webshop.ipynb #50c3abf0
 @patch
