@@ -44,7 +44,7 @@ def test_one_lora_sft_step_changes_only_the_adapters(smollm2, tmp_path):
 
 @pytest.mark.slow
 def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setenv('RK_CACHE', str(tmp_path))
+    monkeypatch.setenv('RK_CACHE_DIR', str(tmp_path))
     path = smollm2_path()                                  # built afresh under tmp_path (about 25 s)
     assert path.parent == tmp_path
     weights = path / 'model.safetensors'

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from .environments import InvalidAction, TextEnv
+from ..core.files import cache_dir
 
 # %% auto #0
 __all__ = ['GAME_VERSION', 'CONTAINERS', 'SUPPORTERS', 'ROOMS', 'OBJECTS', 'TREATMENTS', 'TASKS', 'DIRECTIONS', 'APPLIANCE_LOGIC',
@@ -154,8 +155,7 @@ def build_game(layout: dict, path: Path) -> Path:
 # %% ../../nbs/affine/14_household.ipynb #5bc76c86
 def default_cache_dir() -> Path:
     "Where generated games are kept: `$RK_CACHE_DIR/household`, else `~/.cache/research_kit/household`."
-    root = os.environ.get('RK_CACHE_DIR') or Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'research_kit'
-    return Path(root) / 'household'
+    return cache_dir('household')
 
 # %% ../../nbs/affine/14_household.ipynb #ba668e9f
 def household_game(seed: int, cache_dir=None) -> Path:

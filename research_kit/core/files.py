@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 # %% auto #0
-__all__ = ['atomic_path', 'atomic_write_text', 'atomic_write_json', 'read_json', 'append_jsonl', 'read_jsonl', 'truncate_jsonl']
+__all__ = ['atomic_path', 'atomic_write_text', 'atomic_write_json', 'read_json', 'append_jsonl', 'read_jsonl', 'truncate_jsonl',
+           'cache_dir']
 
 # %% ../../nbs/core/01_files.ipynb #c004
 def _file_mode() -> int:
@@ -88,3 +89,9 @@ def truncate_jsonl(path, keep) -> None:
     if not path.exists(): return
     kept = [r for r in read_jsonl(path) if keep(r)]
     atomic_write_text(path, ''.join(json.dumps(r, default=float) + '\n' for r in kept))
+
+# %% ../../nbs/core/01_files.ipynb #5ebd8fa7
+def cache_dir(*parts: str) -> Path:
+    "The kit's cache folder (`$RK_CACHE_DIR`, else `~/.cache/research_kit`), or a path inside it."
+    root = os.environ.get('RK_CACHE_DIR') or os.environ.get('RK_CACHE') or Path.home() / '.cache' / 'research_kit'
+    return Path(root).joinpath(*parts)

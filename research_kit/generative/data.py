@@ -334,8 +334,8 @@ def generate_dataset(out, n: int, seed: int = 0, progress: bool = True, workers:
 # %% ../../nbs/generative/00_data.ipynb #2fec8a82
 def cached_dataset(n: int, seed: int = 0, root=None, progress: bool = True) -> Path:
     "A generated data set of `n` scenes under the cache folder (`$RK_CACHE_DIR`, else ~/.cache/research_kit), made once."
-    import os
-    root = Path(root or os.environ.get('RK_CACHE_DIR') or Path.home() / '.cache' / 'research_kit') / 'generative'
+    from research_kit.core.files import cache_dir
+    root = Path(root) if root else cache_dir('generative')
     final = root / f'namo-v2-n{n}-seed{seed}'
     if final.exists(): return final
     tmp = root / f'.{final.name}.partial'

@@ -17,10 +17,9 @@ from ..core.training import bf16_available
 
 # %% auto #0
 __all__ = ['CHATML_TEMPLATE', 'SPECIAL_TOKENS', 'SMOLLM2', 'SMOLLM2_PACKAGE', 'SMOLLM2_VERSION', 'SMOLLM2_SYSTEM', 'MANIFEST',
-           'DEFAULT_LM', 'chatml_template', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'cache_dir',
-           'build_cached', 'tiny_lm_path', 'smollm2_gguf', 'write_manifest', 'folder_intact', 'dequantise_gguf',
-           'smollm2_path', 'lm_source', 'LoraSettings', 'lora_config', 'add_lora', 'default_dtype', 'load_lm',
-           'save_to_hub_cache']
+           'DEFAULT_LM', 'chatml_template', 'tiny_tokenizer', 'TinyLMSizes', 'build_tiny_lm', 'build_cached',
+           'tiny_lm_path', 'smollm2_gguf', 'write_manifest', 'folder_intact', 'dequantise_gguf', 'smollm2_path',
+           'lm_source', 'LoraSettings', 'lora_config', 'add_lora', 'default_dtype', 'load_lm', 'save_to_hub_cache']
 
 # %% ../../nbs/llm/01_lm.ipynb #c005
 def chatml_template(default_system: str | None = None) -> str:
@@ -87,8 +86,7 @@ def build_tiny_lm(path, sizes: TinyLMSizes = TinyLMSizes()) -> Path:
     return path
 
 # %% ../../nbs/llm/01_lm.ipynb #810f4fce
-def cache_dir() -> Path:
-    return Path(os.environ.get('RK_CACHE') or Path.home() / '.cache' / 'research_kit')
+from ..core.files import cache_dir
 
 # %% ../../nbs/llm/01_lm.ipynb #43788055
 def build_cached(path, build: Callable[[Path], Path], intact: Callable[[Path], bool] = lambda p: False) -> Path:
