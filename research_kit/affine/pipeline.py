@@ -177,18 +177,24 @@ def episode_successes(policy: AgentPolicy, tokenizer, env_name: str, seeds: Sequ
 # %% ../../nbs/affine/90_pipeline.ipynb #d2f1632c
 EVAL_SEED = 1_000_000   # held-out episode seeds start here; training and expert data use seeds below it
 
-def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None) -> dict:
+def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], cfg: AffineConfig, pool=None,
+                 desc: str = 'evaluate') -> dict:
     "Scores per environment (graded affine tasks and agent-environment success) summarised with intervals."
+    from tqdm.auto import tqdm
     from research_kit.affine.evaluation import grade
     lm = inference_copy(policy.lm, cfg.eval_dtype)
     scores = {}
+    seeds = range(EVAL_SEED, EVAL_SEED + cfg.eval_episodes)
+    with torch.random.fork_rng(devices=[]): acting = AgentPolicy(lm)   # its value head is unused: keep the RNG stream as it was
+    bar = tqdm(total=len(tasks) + len(cfg.agent_envs), desc=desc, unit='row')
     for env, ts in tasks.items():
         answers = answer_tasks(lm, tokenizer, [t['prompt'] for t in ts], cfg.max_new_tokens)
         scores[env] = [grade(t, a, pool) for t, a in zip(ts, answers)]
-    seeds = range(EVAL_SEED, EVAL_SEED + cfg.eval_episodes)
-    with torch.random.fork_rng(devices=[]): acting = AgentPolicy(lm)   # its value head is unused: keep the RNG stream as it was
+        bar.set_postfix_str(f'{env} {sum(scores[env]) / max(1, len(ts)):.2f}'); bar.update()
     for env in cfg.agent_envs:
         scores[env] = episode_successes(acting, tokenizer, env, seeds, cfg.ppo, cfg.eval_batch)
+        bar.set_postfix_str(f'{env} {sum(scores[env]) / max(1, len(seeds)):.2f}'); bar.update()
+    bar.close()
     return evaluate_scores(scores)
 
 # %% ../../nbs/affine/90_pipeline.ipynb #56b252a9
@@ -229,17 +235,17 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
     results = {}
     with SandboxPool(2) as pool:
-        results['base'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool)
+        results['base'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool, 'evaluate base')
         sft = sft_train(model, tok, rows, cfg.sft, out / 'sft', run=run)
         model = sft['trainer'].model
         if hasattr(model, 'merge_and_unload'): model = model.merge_and_unload()
-        results['sft'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool)
+        results['sft'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool, 'evaluate SFT')
 
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
         ppo_train(policy, tok, lambda: make_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
         if cfg.grpo_steps: grpo_stage(policy, tok, train_tasks, cfg, out / 'grpo', run)
-        results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool)
+        results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool, 'evaluate RL')
 
     save_results(out / 'results.json', results)
     fig = plot_results(results, f'base vs SFT vs RL ({cfg.model})')
