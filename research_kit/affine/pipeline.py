@@ -235,24 +235,26 @@ def fit(cfg: AffineConfig, run=None) -> dict:
 
     results = {}
     with SandboxPool(2) as pool:
-        results['base'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool, 'evaluate base')
+        def record(stage: str, policy: AgentPolicy):
+            results[stage] = evaluate_all(policy, tok, eval_tasks, cfg, pool, f'evaluate {stage}')
+            save_results(out / 'results.json', results)     # each stage's scores survive a later stage's failure
+            print(comparison_table(results))
+        record('base', AgentPolicy(model))
         sft = sft_train(model, tok, rows, cfg.sft, out / 'sft', run=run)
         model = sft['trainer'].model
         if hasattr(model, 'merge_and_unload'): model = model.merge_and_unload()
-        results['sft'] = evaluate_all(AgentPolicy(model), tok, eval_tasks, cfg, pool, 'evaluate SFT')
+        record('sft', AgentPolicy(model))
 
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
         ppo_train(policy, tok, lambda: make_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
         if cfg.grpo_steps: grpo_stage(policy, tok, train_tasks, cfg, out / 'grpo', run)
-        results['rl'] = evaluate_all(policy, tok, eval_tasks, cfg, pool, 'evaluate RL')
+        record('rl', policy)
 
-    save_results(out / 'results.json', results)
     fig = plot_results(results, f'base vs SFT vs RL ({cfg.model})')
     (out / 'figures').mkdir(exist_ok=True)
     fig.savefig(out / 'figures' / 'affine_comparison.png', dpi=100)
-    table = comparison_table(results)
-    print(table)
+    table = comparison_table(results)   # printed as each stage finished
     (out / 'comparison.txt').write_text(table + '\n')
     rl_env = cfg.rl_env
     verdict = compare_models(results['rl'], results['base'])
