@@ -21,7 +21,7 @@ from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_r
 from ..llm.lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
 from ..llm.generate import chat_answers
 from .environments import ENVIRONMENTS, make_env
-from ..llm.ppo import AgentPolicy, PPOConfig, ppo_train, prompt_messages
+from ..llm.ppo import AgentPolicy, PPOConfig, episode_successes, ppo_train, prompt_messages
 from ..llm.sft import SFTSettings, sft_train
 from ..llm.grpo import GRPOSettings, grpo_train
 from ..core.config import PosInt, NonNegInt, NonNegFloat, PosFloat
@@ -29,7 +29,7 @@ from ..core.config import PosInt, NonNegInt, NonNegFloat, PosFloat
 # %% auto #0
 __all__ = ['SMOKE', 'TASK_KEYS', 'answer_tasks', 'EVAL_SEED', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig',
            'expert_sft_rows', 'code_rows', 'held_out_split', 'affine_split', 'task_rows', 'inference_copy',
-           'episode_successes', 'evaluate_all', 'comparison_table', 'grpo_stage', 'fit', 'LLMTrainingBenchConfig']
+           'evaluate_all', 'comparison_table', 'grpo_stage', 'fit', 'LLMTrainingBenchConfig']
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c005
 @dataclass
@@ -161,19 +161,6 @@ def inference_copy(model, dtype: str = 'float32'):
     if hasattr(lm, 'merge_and_unload'): lm = lm.merge_and_unload()
     return lm.to(getattr(torch, dtype)).eval().requires_grad_(False)
 
-# %% ../../nbs/affine/90_pipeline.ipynb #364a09d1
-def episode_successes(policy: AgentPolicy, tokenizer, env_name: str, seeds: Sequence[int], cfg: PPOConfig, batch: int) -> list[float]:
-    "Success (1.0 or 0.0) of one episode per seed in `env_name`, played `batch` at a time."
-    from research_kit.llm.ppo import rollout
-    seeds, scores = list(seeds), []
-    for start in range(0, len(seeds), batch):
-        chunk = seeds[start:start + batch]
-        envs = [make_env(env_name) for _ in chunk]
-        try: scores += [float(e.success) for e in rollout(policy, tokenizer, envs, chunk, cfg)]
-        finally:
-            for e in envs: e.close()
-    return scores
-
 # %% ../../nbs/affine/90_pipeline.ipynb #d2f1632c
 EVAL_SEED = 1_000_000   # held-out episode seeds start here; training and expert data use seeds below it
 
@@ -192,7 +179,7 @@ def evaluate_all(policy: AgentPolicy, tokenizer, tasks: dict[str, list[dict]], c
         scores[env] = [grade(t, a, pool) for t, a in zip(ts, answers)]
         bar.set_postfix_str(f'{env} {sum(scores[env]) / max(1, len(ts)):.2f}'); bar.update()
     for env in cfg.agent_envs:
-        scores[env] = episode_successes(acting, tokenizer, env, seeds, cfg.ppo, cfg.eval_batch)
+        scores[env] = episode_successes(acting, tokenizer, lambda: make_env(env), seeds, cfg.ppo, cfg.eval_batch)
         bar.set_postfix_str(f'{env} {sum(scores[env]) / max(1, len(seeds)):.2f}'); bar.update()
     bar.close()
     return evaluate_scores(scores)

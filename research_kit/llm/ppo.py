@@ -23,7 +23,8 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 __all__ = ['PPOConfig', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages', 'build_prompt',
            'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout', 'turn_batch',
            'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats', 'ppo_improve',
-           'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train', 'evaluate_policy']
+           'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train', 'episode_successes',
+           'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
 @dataclass
@@ -489,7 +490,19 @@ def ppo_train(policy: AgentPolicy, tokenizer, make_env: Callable, cfg: PPOConfig
     return ppo_loop(policy, tokenizer, collect, cfg, None, tcfg, run, seed, progress, per_process=('ppo.num_envs', cfg.num_envs))
 
 # %% ../../nbs/llm/04_ppo.ipynb #c040
+def episode_successes(policy, tokenizer, make_env: Callable, seeds: Sequence[int], cfg: PPOConfig, batch: int | None = None,
+                      greedy: bool = False) -> list[float]:
+    "Success (1.0 or 0.0) of one episode per seed, `batch` episodes played together (default: all); each environment is closed after."
+    seeds, scores = list(seeds), []
+    for start in range(0, len(seeds), batch or max(1, len(seeds))):
+        chunk = seeds[start:start + (batch or len(seeds))]
+        envs = [make_env() for _ in chunk]
+        try: scores += [float(e.success) for e in rollout(policy, tokenizer, envs, chunk, cfg, greedy=greedy)]
+        finally:
+            for e in envs:
+                if hasattr(e, 'close'): e.close()
+    return scores
+
 def evaluate_policy(policy, tokenizer, make_env: Callable, seeds: Sequence[int], cfg: PPOConfig, greedy: bool = False) -> float:
     "Success rate of `policy` over one episode per seed."
-    envs = [make_env() for _ in seeds]
-    return sum(e.success for e in rollout(policy, tokenizer, envs, seeds, cfg, greedy=greedy)) / len(seeds)
+    return sum(episode_successes(policy, tokenizer, make_env, seeds, cfg, greedy=greedy)) / len(seeds)
