@@ -15,7 +15,6 @@ import torch
 from .lm import LoraSettings, lora_config
 from .sft import LMTrainSettings
 from ..core.config import Range, PosInt, NonNegInt, PosFloat, NonNegFloat
-from ..core.training import bf16_available
 
 # %% auto #0
 __all__ = ['completion_text', 'GRPOSettings', 'grpo_train']
@@ -53,7 +52,7 @@ def grpo_train(model, tokenizer, dataset, reward_funcs: Sequence, settings: GRPO
                       per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
                       max_steps=settings.max_steps, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, logging_steps=settings.logging_steps,
-                      report_to=[], seed=settings.seed, use_cpu=not gpu, bf16=bf16_available(),
+                      report_to=[], seed=settings.seed, use_cpu=not gpu, bf16=settings.use_bf16,
                       save_strategy='no', disable_tqdm=False)
     peft_config = None
     if settings.use_lora and not hasattr(model, 'peft_config'):

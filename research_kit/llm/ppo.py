@@ -21,10 +21,10 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['PPOConfig', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages', 'build_prompt',
-           'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout', 'turn_batch',
-           'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats', 'ppo_improve',
-           'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train', 'episode_successes',
-           'evaluate_policy']
+           'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout', 'turn_chains',
+           'chain_batch', 'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats',
+           'ppo_improve', 'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train',
+           'episode_successes', 'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
 @dataclass
@@ -51,6 +51,7 @@ class PPOConfig:
     max_prompt_tokens: PosInt = 1024  # older turns are dropped from the prompt beyond this
     history_turns: NonNegInt = 8      # earlier (action, observation) pairs kept in the prompt
     max_listed_actions: NonNegInt = 0 # valid actions listed in a prompt (0: all); decoding is still constrained to all of them
+    repeat_valid_actions: bool = False  # list valid actions again when they are the previous observation's (False: 'unchanged')
     system_prompt: str = 'You are an agent in a text environment. Reply with exactly one of the valid actions.'
 
 # %% ../../nbs/llm/04_ppo.ipynb #c010
@@ -83,16 +84,24 @@ class AgentPolicy(nn.Module):
         # Without adapters to switch off, the reference is a frozen copy (kept out of the parameters and state dict).
         self._frozen_reference = None if hasattr(lm, 'disable_adapter') else [copy.deepcopy(lm).eval().requires_grad_(False)]
 
-    def forward(self, input_ids, attention_mask):
-        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        return out.logits, self.value_head(out.hidden_states[-1])
+    def forward(self, input_ids, attention_mask, positions=None):
+        "Logits (at every position, or only at `positions`, a (rows, columns) pair of index tensors) and values at every position."
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                      logits_to_keep=1 if positions is not None else 0)
+        hidden = out.hidden_states[-1]
+        logits = out.logits if positions is None else self.lm.get_output_embeddings()(hidden[positions])
+        return logits, self.value_head(hidden)
 
     @torch.no_grad()
-    def reference_logits(self, input_ids, attention_mask):
-        "Logits of the reference policy: the LM with its LoRA adapters disabled (or the frozen starting copy)."
+    def reference_logits(self, input_ids, attention_mask, positions=None):
+        "Logits of the reference policy (the LM with its LoRA adapters disabled, or the frozen starting copy), as `forward`'s."
+        def logits(lm):
+            if positions is None: return lm(input_ids=input_ids, attention_mask=attention_mask).logits
+            out = lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, logits_to_keep=1)
+            return lm.get_output_embeddings()(out.hidden_states[-1][positions])
         if self._frozen_reference is None:
-            with self.lm.disable_adapter(): return self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
-        return self._frozen_reference[0](input_ids=input_ids, attention_mask=attention_mask).logits
+            with self.lm.disable_adapter(): return logits(self.lm)
+        return logits(self._frozen_reference[0])
 
 # %% ../../nbs/llm/04_ppo.ipynb #c015
 @dataclass
@@ -115,20 +124,27 @@ class Episode:
     def total_reward(self) -> float: return float(sum(self.rewards))
 
 # %% ../../nbs/llm/04_ppo.ipynb #3690f3de
-def _shown(message: dict, valid_actions: Sequence[str] | None = None, max_listed: int = 0) -> dict:
+def _shown(message: dict, valid_actions: Sequence[str] | None = None, max_listed: int = 0, unchanged: bool = False) -> dict:
     "A history message as the policy saw it: an observation with the valid actions it was shown with."
     valid_actions = valid_actions if valid_actions is not None else message.get('valid_actions')
     if message['role'] != 'user' or not valid_actions: return {'role': message['role'], 'content': message['content']}
+    if unchanged: return {'role': 'user', 'content': message['content'] + '\nValid actions: unchanged'}
     listed = ', '.join(valid_actions[:max_listed] if max_listed else valid_actions)
     more = f', ... ({len(valid_actions) - max_listed} more)' if max_listed and len(valid_actions) > max_listed else ''
     return {'role': 'user', 'content': message['content'] + '\nValid actions: ' + listed + more}
 
 def prompt_messages(history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[dict]:
-    "Chat messages before the next action: system prompt, the last `history_turns` turns, the observation and valid actions."
+    """Chat messages before the next action: system prompt, the last `history_turns` turns, the observation and valid
+    actions (a list the same as the previous observation's is said to be unchanged, unless `cfg.repeat_valid_actions`)."""
     turns = history[:-1][-2 * cfg.history_turns:] if cfg.history_turns > 0 else []
     system = [{'role': 'system', 'content': cfg.system_prompt}] if cfg.system_prompt else []
-    shown = lambda m, valid=None: _shown(m, valid, cfg.max_listed_actions)
-    return [*system, *map(shown, turns), shown(history[-1], valid_actions)]
+    shown, before = [], None
+    for m in [*turns, {**history[-1], 'valid_actions': valid_actions}]:
+        valid = m.get('valid_actions') if m['role'] == 'user' else None
+        same = not cfg.repeat_valid_actions and valid is not None and before is not None and list(valid) == list(before)
+        shown.append(_shown(m, valid, cfg.max_listed_actions, same))
+        if valid is not None: before = valid
+    return [*system, *shown]
 
 # %% ../../nbs/llm/04_ppo.ipynb #16bba503
 def build_prompt(tokenizer, history: list[dict], valid_actions: Sequence[str], cfg: PPOConfig) -> list[int]:
@@ -307,43 +323,75 @@ def rollout(policy: AgentPolicy, tokenizer, envs: Sequence, seeds: Sequence[int]
     return episodes
 
 # %% ../../nbs/llm/04_ppo.ipynb #c030
-def turn_batch(turns: Sequence[Turn], pad: int, device):
-    "Left-padded `input_ids`, `attention_mask` and the action positions of each row."
-    seqs = [t.prompt_ids + t.action_ids for t in turns]
+def turn_chains(turns: Sequence[Turn]) -> list[list[int]]:
+    "Runs of consecutive turns, each turn's prompt continuing the previous turn's prompt and action (indices into `turns`)."
+    chains = []
+    for i, t in enumerate(turns):
+        if chains:
+            prev = turns[chains[-1][-1]]
+            n = len(prev.prompt_ids) + len(prev.action_ids)
+            if len(t.prompt_ids) > n and t.prompt_ids[:n] == prev.prompt_ids + prev.action_ids:
+                chains[-1].append(i); continue
+        chains.append([i])
+    return chains
+
+def chain_batch(turns: Sequence[Turn], chains: Sequence[Sequence[int]], pad: int, device):
+    "Left-padded `input_ids`, `attention_mask`, one row per chain, and per turn its row and action positions."
+    seqs = [turns[c[-1]].prompt_ids + turns[c[-1]].action_ids for c in chains]
     ids, mask = left_pad(seqs, pad, device)
-    width = ids.shape[1]
-    positions = [list(range(width - len(t.action_ids), width)) for t in turns]
-    return ids, mask, positions
+    where = [None] * len(turns)
+    for row, (chain, seq) in enumerate(zip(chains, seqs)):
+        shift = ids.shape[1] - len(seq)
+        for i in chain:
+            start = shift + len(turns[i].prompt_ids)
+            where[i] = (row, list(range(start, start + len(turns[i].action_ids))))
+    return ids, mask, where
+
+def turn_batch(turns: Sequence[Turn], pad: int, device):
+    "Left-padded `input_ids`, `attention_mask` and the action positions of each row: one row per turn."
+    ids, mask, where = chain_batch(turns, [[i] for i in range(len(turns))], pad, device)
+    return ids, mask, [pos for _, pos in where]
+
 
 # %% ../../nbs/llm/04_ppo.ipynb #f0262899
-def _gather_action_logprobs(logits, ids, positions, turns, temperature):
-    "Per row: log-probs, entropies of the action tokens (logits at position p-1 predict token p)."
+def _gather_action_logprobs(logits, targets, sizes, turns, temperature):
+    "Per turn: log-probs and entropies of its action tokens, from the logits predicting them (rows of `logits`, `sizes` per turn)."
     out_lp, out_ent = [], []
-    for row, (pos, t) in enumerate(zip(positions, turns)):
-        idx = torch.tensor(pos, device=logits.device)
-        step_logits = logits[row, idx - 1].float() / temperature
+    for step_logits, tgt, t in zip(logits.split(sizes), targets.split(sizes), turns):
+        step_logits = step_logits.float() / temperature
         if t.allowed is not None:
             keep = torch.zeros_like(step_logits, dtype=torch.bool)
             for k, options in enumerate(t.allowed): keep[k, options] = True
             step_logits = step_logits.masked_fill(~keep, float('-inf'))
         logp = F.log_softmax(step_logits, -1)
-        out_lp.append(logp.gather(-1, ids[row, idx][:, None]).squeeze(-1))
+        out_lp.append(logp.gather(-1, tgt[:, None]).squeeze(-1))
         p = logp.exp()
         out_ent.append(-(p * logp.nan_to_num(neginf=0.0)).sum(-1))
     return out_lp, out_ent
 
-def score_turns(policy: AgentPolicy, turns: Sequence[Turn], pad: int, temperature: float = 1.0, with_reference: bool = False):
+def score_turns(policy: AgentPolicy, turns: Sequence[Turn], pad: int, temperature: float = 1.0, with_reference: bool = False,
+                batch_size: int | None = None):
     "Log-probs, values and entropies (lists of 1-D tensors, one per turn) of the action tokens, and reference log-probs."
+    chains = turn_chains(turns)
+    if batch_size and len(chains) > batch_size:    # `batch_size` rows at a time: chains are consecutive, so order is kept
+        parts = [score_turns(policy, [turns[i] for c in chains[k:k + batch_size] for i in c], pad, temperature, with_reference)
+                 for k in range(0, len(chains), batch_size)]
+        return tuple(None if p[0] is None else [x for q in p for x in q] for p in zip(*parts))
     device = next(policy.parameters()).device
-    ids, mask, positions = turn_batch(turns, pad, device)
-    logits, values = policy(ids, mask)
-    logps, ents = _gather_action_logprobs(logits, ids, positions, turns, temperature)
-    vals = [values[row, torch.tensor(pos, device=device) - 1] for row, pos in enumerate(positions)]
+    ids, mask, where = chain_batch(turns, chains, pad, device)
+    rows = torch.tensor([row for row, pos in where for _ in pos], device=device)
+    cols = torch.tensor([p for _, pos in where for p in pos], device=device)
+    predicting = (rows, cols - 1)                    # the logits at p - 1 predict token p
+    sizes, targets = [len(t.action_ids) for t in turns], ids[rows, cols]
+    logits, values = policy(ids, mask, predicting)
+    logps, ents = _gather_action_logprobs(logits, targets, sizes, turns, temperature)
+    vals = list(values[predicting].split(sizes))
     refs = None
     if with_reference:
-        ref_logits = policy.reference_logits(ids, mask) if not hasattr(policy, 'module') else policy.module.reference_logits(ids, mask)
-        refs, _ = _gather_action_logprobs(ref_logits, ids, positions, turns, temperature)
+        ref = policy.reference_logits if not hasattr(policy, 'module') else policy.module.reference_logits
+        refs, _ = _gather_action_logprobs(ref(ids, mask, predicting), targets, sizes, turns, temperature)
     return logps, vals, ents, refs
+
 
 # %% ../../nbs/llm/04_ppo.ipynb #c032
 def episode_advantages(episodes: Sequence[Episode], old_lp, old_v, ref_lp, cfg: PPOConfig, cut_off: Sequence[bool]):
@@ -382,12 +430,12 @@ def ppo_update(policy, turns: list[Turn], old_lp, old_v, adv, ret, cfg: PPOConfi
         flat_adv = masked_whiten(flat_adv, torch.ones_like(flat_adv))
         adv = list(flat_adv.split([len(a) for a in adv]))
     stats = {'policy_loss': [], 'value_loss': [], 'entropy': [], 'clip_frac': [], 'approx_kl': []}
-    n = len(turns)
-    chunks = max(1, min(cfg.minibatches, n))
+    chains = turn_chains(turns)                        # minibatches of whole chains, each scored as one sequence
+    chunks = max(1, min(cfg.minibatches, len(chains)))
     for _ in range(cfg.ppo_epochs):
-        order = torch.randperm(n, generator=generator).tolist()
+        order = torch.randperm(len(chains), generator=generator).tolist()
         for c in range(chunks):
-            idx = order[c::chunks]
+            idx = [i for k in order[c::chunks] for i in chains[k]]
             if not idx: continue
             batch = [turns[i] for i in idx]
             lp, v, ent, _ = score_turns(policy, batch, pad, cfg.temperature)
@@ -421,7 +469,8 @@ def ppo_improve(policy, episodes: Sequence[Episode], cfg: PPOConfig, step: Calla
     turns = [t for ep in episodes for t in ep.turns]
     cut_off = [False] * len(episodes) if cut_off is None else cut_off
     with torch.no_grad():
-        old_lp, old_v, _, ref_lp = score_turns(actor, turns, pad, cfg.temperature, with_reference=True)
+        old_lp, old_v, _, ref_lp = score_turns(actor, turns, pad, cfg.temperature, with_reference=True,
+                                               batch_size=math.ceil(len(turn_chains(turns)) / cfg.minibatches))   # the update's rows
     adv, ret, kl = episode_advantages(episodes, old_lp, old_v, ref_lp, cfg, cut_off)
     policy.train()
     stats = ppo_update(policy, turns, old_lp, old_v, adv, ret, cfg, step, pad, generator)
@@ -468,8 +517,9 @@ def ppo_loop(policy: AgentPolicy, tokenizer, collect: Callable, cfg: PPOConfig, 
     history = []
     for it in tqdm(range(cfg.updates if updates is None else updates), desc=desc, disable=not (progress and tr.is_main)):
         tr.unwrapped.eval()
-        episodes, cut_off, extra = collect(it, tr.unwrapped, tr)
-        stats = {**ppo_improve(tr.model, episodes, cfg, step, tokenizer.pad_token_id, cut_off, tr.unwrapped, gen), **extra}
+        with tr.autocast():        # the trainer's precision (bf16 on a CPU too, when asked) for rollouts and scoring, not only the update
+            episodes, cut_off, extra = collect(it, tr.unwrapped, tr)
+            stats = {**ppo_improve(tr.model, episodes, cfg, step, tokenizer.pad_token_id, cut_off, tr.unwrapped, gen), **extra}
         tr.log(**{f'{prefix}/{k}': v for k, v in stats.items() if isinstance(v, (int, float)) and math.isfinite(v)})
         history.append(stats)
     if run is not None: tr.save()
