@@ -20,16 +20,16 @@ from ..core.training import TrainerConfig
 from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_results, save_results
 from ..llm.lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
 from ..llm.generate import chat_answers
-from .environments import ENVIRONMENTS, make_env
+from .environments import ENVIRONMENTS, SEED_ENVIRONMENTS, make_env
 from ..llm.ppo import AgentPolicy, PPOConfig, episode_successes, ppo_train, prompt_messages
 from ..llm.sft import SFTSettings, sft_train
 from ..llm.grpo import GRPOSettings, grpo_train
 from ..core.config import PosInt, NonNegInt, NonNegFloat, PosFloat
 
 # %% auto #0
-__all__ = ['SMOKE', 'TASK_KEYS', 'answer_tasks', 'EVAL_SEED', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK', 'AffineConfig',
-           'expert_sft_rows', 'code_rows', 'held_out_split', 'affine_split', 'task_rows', 'inference_copy',
-           'evaluate_all', 'comparison_table', 'grpo_stage', 'fit', 'LLMTrainingBenchConfig']
+__all__ = ['SMOKE', 'SMALL', 'TASK_KEYS', 'answer_tasks', 'EVAL_SEED', 'PIPELINE', 'LLM_TRAINING_BENCHMARK', 'BENCHMARK',
+           'AffineConfig', 'expert_sft_rows', 'code_rows', 'held_out_split', 'affine_split', 'task_rows',
+           'inference_copy', 'evaluate_all', 'comparison_table', 'grpo_stage', 'fit', 'LLMTrainingBenchConfig']
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c005
 @dataclass
@@ -82,25 +82,44 @@ SMOKE = {'model': 'tiny', 'samples': 45, 'eval_tasks': 6, 'rl_env': 'lineworld',
          'ppo.updates': 16, 'ppo.num_envs': 16, 'ppo.max_turns': 8, 'ppo.lr': 3e-3, 'ppo.value_lr': 1e-3,
          'ppo.kl_coef': 0.01, 'ppo.history_turns': 0, 'ppo.system_prompt': '', 'ppo.max_new_tokens': 16}
 
+# The seed's whole recipe on SmolLM2-135M-Instruct and 2 CPU cores: small SAT instances first (the curriculum), every
+# environment in the SFT data and the table, PPO on BabyAI, GRPO on the verifiers, bf16 throughout.
+SMALL = {'model': 'smollm2-135m', 'samples': 240, 'eval_tasks': 100, 'eval_episodes': 32, 'eval_batch': 16,
+         'eval_dtype': 'bfloat16', 'max_new_tokens': 160, 'rl_env': 'babyai', 'envs': ','.join(SEED_ENVIRONMENTS),
+         'sat_vars_min': 3, 'sat_vars_max': 4, 'sat_k_min': 2, 'sat_k_max': 2, 'sft_episodes': 8, 'grpo_steps': 12,
+         'sft.bf16': 'on', 'sft.epochs': 1.0, 'sft.batch_size': 8, 'sft.grad_accum': 1, 'sft.learning_rate': 2e-4,
+         'sft.max_length': 4096, 'sft.eval_steps': 1000, 'sft.logging_steps': 5, 'sft.warmup_ratio': 0.05,
+         'ppo.max_turns': 8, 'ppo.history_turns': 8, 'ppo.max_prompt_tokens': 4096, 'ppo.max_listed_actions': 30,
+         'ppo.max_new_tokens': 32, 'ppo.num_envs': 8, 'ppo.updates': 6, 'ppo.ppo_epochs': 2, 'ppo.minibatches': 2,
+         'ppo.lr': 5e-5, 'ppo.value_lr': 1e-4, 'ppo.kl_coef': 0.02,
+         'grpo.bf16': 'on', 'grpo.learning_rate': 5e-6, 'grpo.batch_size': 8, 'grpo.num_generations': 8,
+         'grpo.max_completion_length': 96, 'grpo.logging_steps': 5,
+         'trainer.mixed_precision': 'bf16', 'trainer.cpu': True}
+
 # %% ../../nbs/affine/90_pipeline.ipynb #b8a9fcb6
-def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig) -> list[dict]:
-    "One chat row per expert turn: the policy's prompt as user/system messages and the expert's action as the answer."
+def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig, per_episode: bool = True) -> list[dict]:
+    """Chat rows of the expert playing one episode per seed, every prompt as the policy would see it (`prompt_messages`).
+    An episode whose turns all fit the policy's history window is one row with each expert action an assistant turn
+    (assistant-only loss trains them all, without repeating the prompt per turn); otherwise one row per turn."""
     rows = []
     for seed in seeds:
         env = make_env(env_name)
         try:
             obs, valid = env.reset(seed)
-            history = [{'role': 'user', 'content': obs}]
+            history, turn_rows = [{'role': 'user', 'content': obs}], []
             for _ in range(cfg.max_turns):
                 action = env.expert_action()
-                rows.append({'messages': prompt_messages(history, valid, cfg) + [{'role': 'assistant', 'content': action}]})
+                turn_rows.append({'messages': prompt_messages(history, valid, cfg) + [{'role': 'assistant', 'content': action}]})
                 obs, reward, done, info = env.step(action)
                 history[-1]['valid_actions'] = valid          # as `rollout` keeps it: what each turn showed
                 history += [{'role': 'assistant', 'content': action}, {'role': 'user', 'content': obs}]
                 valid = list(info.get('valid_actions') or valid)
                 if done: break
         finally: env.close()
+        whole = len(turn_rows) - 1 <= cfg.history_turns
+        rows += turn_rows[-1:] if per_episode and whole else turn_rows
     return rows
+
 
 # %% ../../nbs/affine/90_pipeline.ipynb #c010
 def code_rows(n: int, seed: int = 0, pool=None) -> list[dict]:
@@ -209,8 +228,12 @@ def grpo_stage(policy: AgentPolicy, tokenizer, train_tasks: dict[str, list[dict]
 # %% ../../nbs/affine/90_pipeline.ipynb #c015
 def fit(cfg: AffineConfig, run=None) -> dict:
     "Collect, SFT, RL and evaluate; returns the headline metrics and writes results.json and figures into the run."
+    import time
     from research_kit.llm.sandbox import SandboxPool
     seed_everything(cfg.seed)
+    clock, seconds = [time.perf_counter()], {}
+    def lap(stage: str):                       # wall time per stage, for the run's metrics
+        now = time.perf_counter(); seconds[stage] = round(now - clock[0], 1); clock[0] = now
     out = Path(run.dir) if run is not None else Path(tempfile.mkdtemp(prefix='rk-affine-'))
     log = (lambda step, **m: run.log(step, **m)) if run is not None else (lambda step, **m: None)
     model, tok = load_lm(cfg.model)
@@ -218,16 +241,19 @@ def fit(cfg: AffineConfig, run=None) -> dict:
     with SandboxPool(2) as pool: train_tasks, eval_tasks = affine_split(n_train, cfg.eval_tasks, cfg.seed, cfg.sat_kwargs, pool)
     rows = [r for ts in train_tasks.values() for r in task_rows(ts)]
     for env in cfg.agent_envs: rows += expert_sft_rows(env, range(cfg.sft_episodes), cfg.ppo)
+    lap('data')
     print(f'collected {len(rows)} SFT rows ({3 * n_train} affine samples, {cfg.sft_episodes} expert episodes of each of {cfg.agent_envs})')
 
     results = {}
     with SandboxPool(2) as pool:
         def record(stage: str, policy: AgentPolicy):
             results[stage] = evaluate_all(policy, tok, eval_tasks, cfg, pool, f'evaluate {stage}')
+            lap(f'evaluate_{stage}')
             save_results(out / 'results.json', results)     # each stage's scores survive a later stage's failure
             print(comparison_table(results))
         record('base', AgentPolicy(model))
         sft = sft_train(model, tok, rows, cfg.sft, out / 'sft', run=run)
+        lap('sft')
         model = sft['trainer'].model
         if hasattr(model, 'merge_and_unload'): model = model.merge_and_unload()
         record('sft', AgentPolicy(model))
@@ -235,7 +261,8 @@ def fit(cfg: AffineConfig, run=None) -> dict:
         if cfg.rl_lora: model = add_lora(model, cfg.lora)
         policy = AgentPolicy(model)
         ppo_train(policy, tok, lambda: make_env(cfg.rl_env), cfg.ppo, tcfg=cfg.trainer, run=run, seed=10_000)
-        if cfg.grpo_steps: grpo_stage(policy, tok, train_tasks, cfg, out / 'grpo', run)
+        lap('ppo')
+        if cfg.grpo_steps: grpo_stage(policy, tok, train_tasks, cfg, out / 'grpo', run); lap('grpo')
         record('rl', policy)
 
     fig = plot_results(results, f'base vs SFT vs RL ({cfg.model})')
@@ -250,10 +277,10 @@ def fit(cfg: AffineConfig, run=None) -> dict:
             f'{rl_env}_success_sft': results['sft']['per_environment'][rl_env]['mean'],
             f'{rl_env}_success_rl': results['rl']['per_environment'][rl_env]['mean'],
             'rl_beats_base_on': [e for e, w in verdict['per_env'].items() if w == 'newer'],
-            'pareto_frontier': pareto_frontier(results)}
+            'pareto_frontier': pareto_frontier(results), 'seconds': seconds}
 
 # %% ../../nbs/affine/90_pipeline.ipynb #a925fe4f
-PIPELINE = Pipeline('affine', AffineConfig, fit, 'experiments/affine.ipynb', presets={'smoke': SMOKE},
+PIPELINE = Pipeline('affine', AffineConfig, fit, 'experiments/affine.ipynb', presets={'smoke': SMOKE, 'small': SMALL},
                     description='SFT then PPO of a causal LM on verifiable tasks and an agent environment, graded for real')
 
 @dataclass

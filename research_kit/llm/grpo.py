@@ -53,6 +53,7 @@ def grpo_train(model, tokenizer, dataset, reward_funcs: Sequence, settings: GRPO
                       max_steps=settings.max_steps, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, logging_steps=settings.logging_steps,
                       report_to=[], seed=settings.seed, use_cpu=not gpu, bf16=settings.use_bf16,
+                      gradient_checkpointing=settings.use_checkpointing,   # TRL's default is on: no KV cache while generating
                       save_strategy='no', disable_tqdm=False)
     peft_config = None
     if settings.use_lora and not hasattr(model, 'peft_config'):

@@ -35,8 +35,13 @@ class LMTrainSettings:
     seed: NonNegInt = 0
     bf16: Literal['auto', 'on', 'off'] = 'auto'   # auto: on a GPU with bf16; on: also on a CPU (autocast, ~1.45x with avx512_bf16)
 
+    gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'  # auto: on a GPU only (on a CPU it only costs time)
+
     @property
     def use_bf16(self) -> bool: return self.bf16 == 'on' or (self.bf16 == 'auto' and bf16_available())
+    @property
+    def use_checkpointing(self) -> bool:
+        return self.gradient_checkpointing == 'on' or (self.gradient_checkpointing == 'auto' and torch.cuda.is_available())
 
 # %% ../../nbs/llm/02_sft.ipynb #8867ec9a
 @dataclass
@@ -50,7 +55,6 @@ class SFTSettings(LMTrainSettings):
     eval_fraction: Rate = 0.1
     eval_steps: PosInt = 50
     save_total_limit: PosInt = 2
-    gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'  # auto: on a GPU only
 
 # %% ../../nbs/llm/02_sft.ipynb #c007
 def check_rows(rows: Sequence[dict], where: str = 'rows') -> list[dict]:
@@ -135,13 +139,12 @@ def sft_config(settings: SFTSettings, output_dir, **extra):
     "TRL `SFTConfig` for these settings (bf16 as `settings.use_bf16`, gradient checkpointing by default only on a GPU); `extra` overrides any field."
     from trl import SFTConfig
     gpu = torch.cuda.is_available()
-    ckpt = settings.gradient_checkpointing == 'on' or (settings.gradient_checkpointing == 'auto' and gpu)
     kwargs = dict(
         output_dir=str(output_dir), num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.learning_rate, lr_scheduler_type='cosine', warmup_steps=settings.warmup_ratio,   # a float below 1 is a ratio
         weight_decay=settings.weight_decay, max_grad_norm=settings.max_grad_norm, bf16=settings.use_bf16,
-        gradient_checkpointing=ckpt, assistant_only_loss=True,
+        gradient_checkpointing=settings.use_checkpointing, assistant_only_loss=True,
         # padding-free batches do not truncate: over-long rows are dropped beforehand (see `drop_long_rows`)
         max_length=None if settings.batching == 'padding_free' else settings.max_length,
         padding_free=settings.batching == 'padding_free', packing=settings.batching == 'packing',
