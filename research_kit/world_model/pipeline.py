@@ -225,6 +225,7 @@ class WorldModelBenchConfig:
     loader_workers: NonNegInt = 2
     threads: NonNegInt = 0
     gpu_batches: list[PosInt] = field(default_factory=lambda: [8, 16])
+    seed_size_steps: NonNegInt = 2       # timed CPU steps at the seed's model sizes (WMModel defaults), each way (0: skip)
     toy_seeds: PosInt = 5                # seeds of the three-task toy (trunk against all parameters)
     toy_steps: PosInt = 500
     quality_steps: PosInt = 200          # world-model training steps per way of balancing, before the per-task losses
@@ -232,7 +233,7 @@ class WorldModelBenchConfig:
 
 # %% ../../nbs/world_model/06_pipeline.ipynb #9ba67aa4
 BENCH_SMOKE = {'steps': 3, 'warmup': 1, 'repeats': 2, 'data_episodes': 4, 'data_steps': 24, 'loader_workers': 1,
-               'threads': 1, 'gpu_batches': [8], 'toy_seeds': 2, 'toy_steps': 200, 'quality_steps': 10,
+               'threads': 1, 'gpu_batches': [8], 'seed_size_steps': 0, 'toy_seeds': 2, 'toy_steps': 200, 'quality_steps': 10,
                'quality_val_batches': 2, **{k: v for k, v in SMOKE.items() if k.startswith('model.')}}
 
 BENCHMARK = Pipeline('world_model', WorldModelBenchConfig, None, 'benchmarks/world_model.ipynb', presets={'smoke': BENCH_SMOKE},
