@@ -21,10 +21,10 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Prob
 
 # %% auto #0
 __all__ = ['PPOConfig', 'ActionTrie', 'action_token_ids', 'AgentPolicy', 'Turn', 'Episode', 'prompt_messages', 'build_prompt',
-           'common_prefix', 'GrowingKVLayer', 'KVContext', 'allowed_mask', 'sample_actions', 'rollout', 'turn_chains',
-           'chain_batch', 'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat', 'ppo_update', 'episode_stats',
-           'ppo_improve', 'ppo_iteration', 'make_optimizer', 'ppo_trainer_config', 'ppo_loop', 'ppo_train',
-           'episode_successes', 'evaluate_policy']
+           'common_prefix', 'GrowingKVLayer', 'split_rows_by_length', 'KVContext', 'allowed_mask', 'sample_actions',
+           'rollout', 'turn_chains', 'chain_batch', 'turn_batch', 'score_turns', 'episode_advantages', 'flat_cat',
+           'ppo_update', 'episode_stats', 'ppo_improve', 'ppo_iteration', 'make_optimizer', 'ppo_trainer_config',
+           'ppo_loop', 'ppo_train', 'episode_successes', 'evaluate_policy']
 
 # %% ../../nbs/llm/04_ppo.ipynb #c005
 @dataclass
@@ -194,11 +194,23 @@ class GrowingKVLayer(DynamicLayer):
     def batch_select_indices(self, indices): self._rows(lambda t: t[indices])
     def batch_repeat_interleave(self, repeats: int): self._rows(lambda t: t.repeat_interleave(repeats, dim=0))
 
+# %% ../../nbs/llm/04_ppo.ipynb #1164d772
+def split_rows_by_length(lengths: Sequence[int], keep: float = 0.75) -> list[list[int]]:
+    """Rows split in two by length where that leaves at most `keep` of the padded positions one batch would run
+    (short rows with the short, long with the long); else `[]`, one batch."""
+    order = sorted(range(len(lengths)), key=lambda r: lengths[r])
+    full = len(lengths) * max(lengths, default=0)
+    cost = lambda k: k * lengths[order[k - 1]] + (len(order) - k) * lengths[order[-1]]
+    cut = min(range(1, len(order)), key=cost, default=None)
+    if cut is None or cost(cut) > keep * full: return []
+    return [sorted(order[:cut]), sorted(order[cut:])]
+
+
 # %% ../../nbs/llm/04_ppo.ipynb #d1cbdd82
 class KVContext:
     "Rows of token context in one KV cache kept across calls: `extend` runs only the tokens a row does not hold yet."
-    def __init__(self, lm, pad_id: int, device, share_prefix: int = 16):
-        self.lm, self.pad, self.device, self.share_prefix = lm, pad_id, device, share_prefix
+    def __init__(self, lm, pad_id: int, device, share_prefix: int = 16, split: bool = True):
+        self.lm, self.pad, self.device, self.share_prefix, self.split = lm, pad_id, device, share_prefix, split
         self.cache, self.mask, self.seen = Cache(layer_class_to_replicate=GrowingKVLayer), None, []
         self.tokens_run = 0                       # prompt tokens that went through the model (for statistics)
 
@@ -231,11 +243,38 @@ class KVContext:
             self.seen[r] = list(p); suffixes.append(p[keep:])
         width = max(len(s) for s in suffixes)
         self.tokens_run += sum(len(s) for s in suffixes)
+        groups = split_rows_by_length([len(s) for s in suffixes]) if self.split else []
+        if len(groups) > 1: return self._forward_groups(suffixes, groups)
         ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
         cols = torch.zeros((len(prompts), width), dtype=torch.long)
         for r, suffix in enumerate(suffixes):
             ids[r, width - len(suffix):] = torch.tensor(suffix); cols[r, width - len(suffix):] = 1
         return self._forward(ids.to(self.device), cols.to(self.device))
+
+    def _forward_groups(self, suffixes, groups):
+        "Run each group of rows only as wide as its longest suffix, then append all as one left-padded block to the cache."
+        rows_n, width, dev = len(suffixes), max(map(len, suffixes)), self.device
+        cols, logits, blocks = torch.zeros((rows_n, width), dtype=torch.long, device=dev), [None] * rows_n, []
+        for rows in groups:
+            w, idx = max(len(suffixes[r]) for r in rows), torch.tensor(rows, device=dev)
+            ids = torch.full((len(rows), w), self.pad, dtype=torch.long, device=dev)
+            for i, r in enumerate(rows):
+                ids[i, w - len(suffixes[r]):] = torch.tensor(suffixes[r]); cols[r, width - len(suffixes[r]):] = 1
+            part = Cache(layer_class_to_replicate=DynamicLayer)    # these rows' cache, run on its own
+            if self.mask is not None:
+                for li, layer in enumerate(self.cache.layers): part.update(layer.keys[idx], layer.values[idx], li)
+            mask = cols[idx, width - w:] if self.mask is None else torch.cat([self.mask[idx], cols[idx, width - w:]], 1)
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -w:]
+            out = self.lm(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=part, use_cache=True, logits_to_keep=1)
+            for i, r in enumerate(rows): logits[r] = out.logits[i, -1]
+            blocks.append((idx, w, [(l.keys[..., -w:, :], l.values[..., -w:, :]) for l in part.layers]))
+        for li in range(len(blocks[0][2])):                        # the columns a group did not run stay hidden zeros
+            k = blocks[0][2][li][0]
+            keys, values = k.new_zeros((rows_n, k.shape[1], width, k.shape[3])), k.new_zeros((rows_n, k.shape[1], width, k.shape[3]))
+            for idx, w, kv in blocks: keys[idx, :, width - w:], values[idx, :, width - w:] = kv[li]
+            self.cache.update(keys, values, li)
+        self.mask = cols if self.mask is None else torch.cat([self.mask, cols], 1)
+        return torch.stack(logits)
 
     def step(self, tokens: Sequence[int], active: Sequence[bool]) -> torch.Tensor:
         "Append one token to each `active` row (a hidden pad to the others); next-token logits."
