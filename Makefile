@@ -10,7 +10,7 @@ PRESET ?= smoke
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: run test test-all venv system-deps lab export readme clean-runs
+.PHONY: run test test-all venv system-deps lab export readme clean-runs gpu-check gpu-wheels gpu-check-device
 
 # The main job: every pipeline experiment that exists, each with its smoke preset, into its own runs/ folder.
 run: $(STAMP)
@@ -65,3 +65,16 @@ readme: $(STAMP)
 
 clean-runs:
 	rm -rf runs/2*
+
+# On one CUDA GPU: each pipeline's default (GPU) preset for a few bf16 steps, into a new runs/<stamp>-gpu-check
+# (results.json, table.md); `make gpu-check ARGS=--tiny` at the tiny sizes of its CPU test. See nbs/core/09_gpu_check.ipynb.
+gpu-check: $(STAMP)
+	$(BIN)/python -m research_kit.core.gpu_check $(ARGS)
+
+# The wheels the lent GPU machine lacks (it has torch, transformers, accelerate, peft, h5py, matplotlib), into .whl/.
+gpu-wheels: $(STAMP)
+	tools/gpu_wheels.sh
+
+# On the GPU machine, with .whl/ carried beside the working tree: its python3, those wheels in /tmp/site, results in $OUT/gpu.
+gpu-check-device:
+	python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$$PWD && python3 -m research_kit.core.gpu_check --out $${OUT:?set OUT to the results folder}/gpu
