@@ -7,7 +7,7 @@ Docs: https://research-kit.github.io/research_kit/core/gpu_check.html.md"""
 
 # %% ../../nbs/core/09_gpu_check.ipynb #g003
 from __future__ import annotations
-import argparse, datetime as dt, gc, importlib.metadata, platform, random, statistics, sys, tempfile, time, traceback
+import argparse, datetime as dt, gc, importlib.metadata, platform, statistics, sys, tempfile, time, traceback
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from .files import atomic_write_json, atomic_write_text
 
 # %% auto #0
 __all__ = ['BUDGET_S', 'LM_05B', 'CHECKS', 'device', 'sync', 'reset_peak', 'peak_gb', 'timed', 'layout_05b', 'language_model',
-           'check_world_model', 'check_generative', 'chat_rows', 'padding_free_batch', 'check_sft', 'check_rollouts',
+           'check_world_model', 'check_generative', 'padding_free_batch', 'check_sft', 'check_rollouts',
            'check_frameworks', 'environment', 'run_check', 'format_table', 'write_results', 'gpu_check', 'main']
 
 # %% ../../nbs/core/09_gpu_check.ipynb #g006
@@ -155,16 +155,6 @@ def check_generative(tiny: bool = False) -> dict:
             'goal': 'bf16 >= 1.5x fp32 steps/s', 'goal_met': bool(bf16 / fp32 >= 1.5) if on_gpu else None,
             'vs_seed': None, 'details': f'fp32 {fp32:.3g} steps/s: bf16 {bf16 / fp32:.2f}x; batch {B} x {S}x{S}'}
 
-# %% ../../nbs/core/09_gpu_check.ipynb #g020
-def chat_rows(n: int, seed: int = 0, median_chars: int = 400, max_chars: int = 900, sigma: float = 1.0) -> list[dict]:
-    "`n` chat rows (a question, a reply of log-normal length in characters), the shape of real chat SFT data."
-    rng = random.Random(seed)
-    words = 'the of and to in is was for on that with as by at from this be are or an it which'.split()
-    def reply(chars): return ' '.join(rng.choice(words) for _ in range(max(1, chars // 4)))
-    return [{'messages': [{'role': 'user', 'content': f'Question {i}: say something.'},
-                          {'role': 'assistant', 'content': reply(min(max_chars, int(rng.lognormvariate(0, sigma) * median_chars)))}]}
-            for i in range(n)]
-
 # %% ../../nbs/core/09_gpu_check.ipynb #g023
 def padding_free_batch(tokenizer, rows: list[dict], device=None) -> dict:
     "One row of `rows` laid end to end: `input_ids`, `position_ids` restarting per row, assistant-only `labels`, `[1, N]`."
@@ -235,7 +225,7 @@ def _sft_torch(model, tok, rows, settings, steps: int, warmup: int, dev) -> tupl
 def check_sft(tiny: bool = False, trainer: str = 'auto') -> dict:
     "Real tokens/s and peak memory of LoRA SFT with bf16 and gradient checkpointing (`trainer`: 'auto', 'trl' or 'torch')."
     from research_kit.llm.lm import SMOLLM2, LoraSettings
-    from research_kit.llm.sft import SFTSettings, drop_long_rows
+    from research_kit.llm.sft import SFTSettings, chat_rows, drop_long_rows
     if trainer not in ('auto', 'trl', 'torch'): raise ValueError(f"trainer: {trainer!r} is not 'auto', 'trl' or 'torch'")
     dev = device()
     why = None

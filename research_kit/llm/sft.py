@@ -19,7 +19,7 @@ from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
 from ..core.training import bf16_available
 
 # %% auto #0
-__all__ = ['VARLEN_ATTENTION', 'LMTrainSettings', 'SFTSettings', 'check_rows', 'split_rows', 'varlen_attention',
+__all__ = ['VARLEN_ATTENTION', 'LMTrainSettings', 'SFTSettings', 'check_rows', 'split_rows', 'chat_rows', 'varlen_attention',
            'use_varlen_attention', 'log_callback', 'sft_config', 'drop_long_rows', 'sft_train', 'export_model']
 
 # %% ../../nbs/llm/02_sft.ipynb #c005
@@ -78,6 +78,16 @@ def split_rows(rows: Sequence[dict], eval_fraction: float = 0.1, seed: int = 0):
     n_eval = max(1, round(len(rows) * eval_fraction))
     pick = lambda idx: Dataset.from_list([{'messages': rows[i]['messages']} for i in idx])
     return pick(order[n_eval:]), pick(order[:n_eval])
+
+# %% ../../nbs/llm/02_sft.ipynb #760d4222
+def chat_rows(n: int, seed: int = 0, median_chars: int = 400, max_chars: int = 900, sigma: float = 1.0) -> list[dict]:
+    "`n` chat rows (a question, a reply of log-normal length in characters), the shape of real chat SFT data."
+    rng = random.Random(seed)
+    words = 'the of and to in is was for on that with as by at from this be are or an it which'.split()
+    def reply(chars): return ' '.join(rng.choice(words) for _ in range(max(1, chars // 4)))
+    return [{'messages': [{'role': 'user', 'content': f'Question {i}: say something.'},
+                          {'role': 'assistant', 'content': reply(min(max_chars, int(rng.lognormvariate(0, sigma) * median_chars)))}]}
+            for i in range(n)]
 
 # %% ../../nbs/llm/02_sft.ipynb #c010
 VARLEN_ATTENTION = 'sdpa_varlen'
