@@ -20,7 +20,8 @@ from .files import atomic_write_json, atomic_write_text
 # %% auto #0
 __all__ = ['BUDGET_S', 'LM_05B', 'CHECKS', 'device', 'sync', 'reset_peak', 'peak_gb', 'timed', 'layout_05b', 'language_model',
            'check_world_model', 'check_generative', 'padding_free_batch', 'check_sft', 'check_rollouts',
-           'check_frameworks', 'environment', 'run_check', 'format_table', 'write_results', 'gpu_check', 'main']
+           'check_frameworks', 'environment', 'run_check', 'format_table', 'write_results', 'check_names', 'gpu_check',
+           'main']
 
 # %% ../../nbs/core/09_gpu_check.ipynb #g006
 BUDGET_S = 480   # the whole check on one GPU: within 8 minutes
@@ -407,12 +408,17 @@ def write_results(out_dir, results: dict) -> str:
     return table
 
 # %% ../../nbs/core/09_gpu_check.ipynb #g039
+def check_names(only, checks: dict) -> list[str]:
+    "The checks `only` names (comma-separated or a list; None: all), refused with the choices when it names none or an unknown one."
+    names = list(checks) if only is None else ([n.strip() for n in only.split(',') if n.strip()] if isinstance(only, str) else list(only))
+    unknown = [n for n in names if n not in checks]
+    if unknown or not names: raise ValueError(f"{only!r} names no check or an unknown one {unknown}; choices: {', '.join(checks)}")
+    return names
+
 def gpu_check(out_dir, tiny: bool = False, only=None, checks: dict | None = None) -> dict:
     "Run the checks (`only`: these names) into `out_dir`: results.json and table.md, rewritten after each check."
     checks = CHECKS if checks is None else checks
-    names = list(checks) if only is None else ([n.strip() for n in only.split(',') if n.strip()] if isinstance(only, str) else list(only))
-    unknown = [n for n in names if n not in checks]
-    if unknown or not names: raise ValueError(f"unknown check(s) {unknown}; choices: {', '.join(checks)}")
+    names = check_names(only, checks)
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     results = {'tiny': tiny, 'environment': environment(), 'budget_s': BUDGET_S, 'checks': {}}
     start = time.perf_counter()
@@ -435,13 +441,12 @@ def main(argv=None) -> int:
     ap.add_argument('--out', type=Path, default=None, help='folder for the results (default: a new runs/<yyyymmdd-hhmmss>-gpu-check)')
     ap.add_argument('--only', default=None, help=f"comma-separated checks, of: {', '.join(CHECKS)}")
     a = ap.parse_args(argv)
-    names = [n.strip() for n in a.only.split(',') if n.strip()] if a.only else None
-    if names is not None and (not names or any(n not in CHECKS for n in names)):
-        ap.error(f"--only: {a.only!r} names no check or an unknown one; choices: {', '.join(CHECKS)}")
+    try: check_names(a.only, CHECKS)             # refused before a run folder is made
+    except ValueError as e: ap.error(f'--only: {e}')
     if a.out is None:
         from research_kit.core.runs import new_run_dir
         a.out = new_run_dir('gpu-check')
-    results = gpu_check(a.out, a.tiny, names)
+    results = gpu_check(a.out, a.tiny, a.only)      # it splits the comma-separated names itself
     print(a.out)
     return 0 if results['all_ok'] else 1
 
