@@ -16,7 +16,7 @@ import torch
 
 from ..core.checkpoints import seed_everything
 from ..core.pipelines import Pipeline
-from ..core.training import TrainerConfig
+from ..core.training import TrainerConfig, bf16_fast
 from .evaluation import compare_models, evaluate_scores, pareto_frontier, plot_results, save_results
 from ..llm.lm import DEFAULT_LM, LoraSettings, add_lora, load_lm
 from ..llm.generate import chat_answers
@@ -45,7 +45,7 @@ class AffineConfig:
     sat_k_min: PosInt = 3
     sat_k_max: PosInt = 5
     sat_ratio: PosFloat = 4.2
-    eval_dtype: Literal['float32', 'bfloat16'] = 'float32'   # the evaluated copy's weights (bf16 is ~2x on CPUs with avx512_bf16)
+    eval_dtype: Literal['float32', 'bfloat16', 'native'] = 'float32'   # the evaluated copy's weights; native: bf16 where `bf16_fast` (~2x with avx512_bf16, ~5x slower on AVX2)
     eval_batch: PosInt = 32        # episodes played together in evaluation (each its own environment instance)
     grpo_steps: NonNegInt = 0      # GRPO on the verifiable tasks after PPO (0: none)
     sft_episodes: NonNegInt = 100  # expert episodes of rl_env in the SFT data
@@ -83,18 +83,19 @@ SMOKE = {'model': 'tiny', 'samples': 45, 'eval_tasks': 6, 'rl_env': 'lineworld',
          'ppo.kl_coef': 0.01, 'ppo.history_turns': 0, 'ppo.system_prompt': '', 'ppo.max_new_tokens': 16}
 
 # The seed's whole recipe on SmolLM2-135M-Instruct and 2 CPU cores: small SAT instances first (the curriculum), every
-# environment in the SFT data and the table, PPO on BabyAI, GRPO on the verifiers, bf16 throughout.
+# environment in the SFT data and the table, PPO on BabyAI, GRPO on the verifiers, bf16 throughout where the CPU has
+# bf16 kernels ('native': on an AVX2-only CPU, SmolLM2's bf16 prefill measured 5.3x slower than fp32).
 SMALL = {'model': 'smollm2-135m', 'samples': 240, 'eval_tasks': 100, 'eval_episodes': 32, 'eval_batch': 16,
-         'eval_dtype': 'bfloat16', 'max_new_tokens': 160, 'rl_env': 'babyai', 'envs': ','.join(SEED_ENVIRONMENTS),
+         'eval_dtype': 'native', 'max_new_tokens': 160, 'rl_env': 'babyai', 'envs': ','.join(SEED_ENVIRONMENTS),
          'sat_vars_min': 3, 'sat_vars_max': 4, 'sat_k_min': 2, 'sat_k_max': 2, 'sft_episodes': 8, 'grpo_steps': 12,
-         'sft.bf16': 'on', 'sft.epochs': 1.0, 'sft.batch_size': 8, 'sft.grad_accum': 1, 'sft.learning_rate': 2e-4,
+         'sft.bf16': 'native', 'sft.epochs': 1.0, 'sft.batch_size': 8, 'sft.grad_accum': 1, 'sft.learning_rate': 2e-4,
          'sft.max_length': 4096, 'sft.eval_steps': 1000, 'sft.logging_steps': 5, 'sft.warmup_ratio': 0.05,
          'ppo.max_turns': 8, 'ppo.history_turns': 8, 'ppo.max_prompt_tokens': 4096, 'ppo.max_listed_actions': 30,
          'ppo.max_new_tokens': 32, 'ppo.num_envs': 8, 'ppo.updates': 6, 'ppo.ppo_epochs': 2, 'ppo.minibatches': 2,
          'ppo.lr': 5e-5, 'ppo.value_lr': 1e-4, 'ppo.kl_coef': 0.02,
-         'grpo.bf16': 'on', 'grpo.learning_rate': 5e-6, 'grpo.batch_size': 8, 'grpo.num_generations': 8,
+         'grpo.bf16': 'native', 'grpo.learning_rate': 5e-6, 'grpo.batch_size': 8, 'grpo.num_generations': 8,
          'grpo.max_completion_length': 96, 'grpo.logging_steps': 5,
-         'trainer.mixed_precision': 'bf16', 'trainer.cpu': True}
+         'trainer.mixed_precision': 'native', 'trainer.cpu': True}
 
 # %% ../../nbs/affine/90_pipeline.ipynb #b8a9fcb6
 def expert_sft_rows(env_name: str, seeds: Sequence[int], cfg: PPOConfig, per_episode: bool = True) -> list[dict]:
@@ -175,7 +176,8 @@ answer_tasks = chat_answers   # greedy batched answers (research_kit.llm.generat
 
 # %% ../../nbs/affine/90_pipeline.ipynb #a0c1d3c6
 def inference_copy(model, dtype: str = 'float32'):
-    "A frozen copy of `model` for evaluation: LoRA adapters merged in, weights in `dtype`; the trained model is untouched."
+    "A frozen copy of `model` for evaluation: LoRA adapters merged in, weights in `dtype` ('native': bf16 where `bf16_fast`); the trained model is untouched."
+    if dtype == 'native': dtype = 'bfloat16' if bf16_fast() else 'float32'
     lm = copy.deepcopy(model)
     if hasattr(lm, 'merge_and_unload'): lm = lm.merge_and_unload()
     return lm.to(getattr(torch, dtype)).eval().requires_grad_(False)

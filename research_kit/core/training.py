@@ -23,14 +23,14 @@ from .config import to_dict, Range, PosInt, NonNegInt, NonNegFloat
 from .runs import Run
 
 # %% auto #0
-__all__ = ['TrainerConfig', 'bf16_available', 'resolve_mixed_precision', 'make_accelerator', 'StepBatches', 'NonFiniteLossError',
-           'Trainer']
+__all__ = ['TrainerConfig', 'bf16_available', 'cpu_bf16_native', 'bf16_fast', 'resolve_mixed_precision', 'make_accelerator',
+           'StepBatches', 'NonFiniteLossError', 'Trainer']
 
 # %% ../../nbs/core/04_training.ipynb #c005
 @dataclass
 class TrainerConfig:
     devices: Annotated[int, Range(ge=1, also=(-1,))] = 1  # processes to launch from a notebook; -1 = every visible GPU
-    mixed_precision: Literal['auto', 'no', 'bf16', 'fp16'] = 'auto'
+    mixed_precision: Literal['auto', 'native', 'no', 'bf16', 'fp16'] = 'auto'   # native: bf16 where it is fast (bf16_fast)
     grad_accum: PosInt = 1                                # micro-batches per optimizer step
     grad_clip: NonNegFloat = 1.0                          # max gradient norm; 0 disables clipping
     log_every: PosInt = 10                                # optimizer steps between metric records
@@ -48,9 +48,20 @@ def bf16_available(cpu: bool = False) -> bool:
     "Whether to train in bf16: not forced onto the CPU, and a CUDA device that supports bf16."
     return not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
+def cpu_bf16_native() -> bool:
+    "Whether this CPU has oneDNN's bf16 kernels (AVX-512 or AMX); on AVX2-only CPUs bf16 runs several times slower than fp32."
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception: return False
+
+def bf16_fast(cpu: bool = False) -> bool:
+    "Whether bf16 pays off here: a CUDA device with bf16, or, when running on the CPU, native bf16 kernels."
+    on_cpu = cpu or not torch.cuda.is_available()
+    return cpu_bf16_native() if on_cpu else bf16_available()
+
 # %% ../../nbs/core/04_training.ipynb #60f1682c
 def resolve_mixed_precision(tcfg: TrainerConfig) -> str:
-    "'auto' becomes bf16 on a CUDA device that supports it and 'no' on CPU."
+    "'auto' becomes bf16 on a CUDA device that supports it and 'no' on CPU; 'native' is bf16 wherever `bf16_fast`."
+    if tcfg.mixed_precision == 'native': return 'bf16' if bf16_fast(tcfg.cpu) else 'no'
     if tcfg.mixed_precision != 'auto': return tcfg.mixed_precision
     return 'bf16' if bf16_available(tcfg.cpu) else 'no'
 

@@ -16,7 +16,7 @@ import torch
 
 from .lm import LoraSettings, load_lm, lora_config
 from ..core.config import PosInt, NonNegInt, PosFloat, NonNegFloat, Rate
-from ..core.training import bf16_available
+from ..core.training import bf16_available, bf16_fast
 
 # %% auto #0
 __all__ = ['VARLEN_ATTENTION', 'LMTrainSettings', 'SFTSettings', 'check_rows', 'split_rows', 'chat_rows', 'varlen_attention',
@@ -33,12 +33,13 @@ class LMTrainSettings:
     use_lora: bool = True
     lora: LoraSettings = field(default_factory=LoraSettings)
     seed: NonNegInt = 0
-    bf16: Literal['auto', 'on', 'off'] = 'auto'   # auto: on a GPU with bf16; on: also on a CPU (autocast, ~1.45x with avx512_bf16)
+    bf16: Literal['auto', 'native', 'on', 'off'] = 'auto'   # auto: on a GPU with bf16; native: also on a CPU with bf16 kernels (~1.45x with avx512_bf16, ~5x slower without); on: always
 
     gradient_checkpointing: Literal['auto', 'on', 'off'] = 'auto'  # auto: on a GPU only (on a CPU it only costs time)
 
     @property
-    def use_bf16(self) -> bool: return self.bf16 == 'on' or (self.bf16 == 'auto' and bf16_available())
+    def use_bf16(self) -> bool:
+        return self.bf16 == 'on' or (self.bf16 == 'auto' and bf16_available()) or (self.bf16 == 'native' and bf16_fast())
     @property
     def use_checkpointing(self) -> bool:
         return self.gradient_checkpointing == 'on' or (self.gradient_checkpointing == 'auto' and torch.cuda.is_available())
