@@ -177,7 +177,8 @@ answer_tasks = chat_answers   # greedy batched answers (research_kit.llm.generat
 # %% ../../nbs/affine/90_pipeline.ipynb #a0c1d3c6
 def inference_copy(model, dtype: str = 'float32'):
     "A frozen copy of `model` for evaluation: LoRA adapters merged in, weights in `dtype` ('native': bf16 where `bf16_fast`); the trained model is untouched."
-    if dtype == 'native': dtype = 'bfloat16' if bf16_fast() else 'float32'
+    on_cpu = next(model.parameters()).device.type == 'cpu'   # the copy stays on the model's device: judge bf16 there
+    if dtype == 'native': dtype = 'bfloat16' if bf16_fast(cpu=on_cpu) else 'float32'
     lm = copy.deepcopy(model)
     if hasattr(lm, 'merge_and_unload'): lm = lm.merge_and_unload()
     return lm.to(getattr(torch, dtype)).eval().requires_grad_(False)
